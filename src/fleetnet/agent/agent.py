@@ -1,0 +1,120 @@
+"""The agent of one local cluster: what cilium-agent (and, for emulated clusters, the kubelet and
+the controllers) do on a real cluster.
+
+It runs inside the cluster's first node namespace (host network), reads only its own folder —
+``cluster.json`` (its cilium-config), the clustermesh config directory, the cluster's object
+store — and its remote clusters' etcds, and programs the host: pod namespaces, routes, eBPF maps.
+It serves Cilium-style status on a unix socket. The loop polls its inputs (cheap reads) and
+reconciles what changed; slow effects run in a worker thread so the remote watches never stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from fleetnet.agent.clustermesh import ClusterMesh
+from fleetnet.agent.routes import RouteReconciler, desired_routes
+from fleetnet.hub.paths import ClusterPaths
+from fleetnet.kube.objstore import ObjectStore
+from fleetnet.model.cluster import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+POLL = 0.05
+
+
+class Agent:
+    def __init__(self, cluster_dir: Path) -> None:
+        self.paths = ClusterPaths(cluster_dir)
+        self.cfg = ClusterConfig.read(self.paths.config)
+        self.objects = ObjectStore(self.paths.objects)
+        self.started = time.time()
+        self.mesh = ClusterMesh(self.cfg.name, self.cfg.cluster_id, self.paths.clustermesh, self._mark_dirty)
+        self.routes = RouteReconciler()
+        self._dirty = asyncio.Event()
+        self._routes_dirty = True
+        self.features: list[Any] = []  # kubelet, services, policy: each has reconcile() and status()
+        self.last_error: str | None = None
+
+    def _mark_dirty(self) -> None:
+        self._routes_dirty = True
+        self._dirty.set()
+
+    @property
+    def mesh_enabled(self) -> bool:
+        # Cilium creates the ClusterMesh subsystem only with a cluster id and a config directory
+        return self.cfg.cluster_id != 0 and self.cfg.mesh is not None
+
+    async def run(self) -> None:
+        from fleetnet.agent.api import serve_api
+        from fleetnet.agent.features import load_features
+
+        self.features = load_features(self)
+        api = asyncio.create_task(serve_api(self, self.paths.agent_socket))
+        cfg_mtime = 0.0
+        cm_mtime = -1.0
+        rev = -1
+        try:
+            while True:
+                try:
+                    m = self.paths.config.stat().st_mtime
+                    if m != cfg_mtime:
+                        cfg_mtime = m
+                        self.cfg = ClusterConfig.read(self.paths.config)
+                        self.mesh.set_local_id(self.cfg.cluster_id)
+                        cm_mtime = -1.0
+                        self._mark_dirty()
+                    cm = self.paths.clustermesh.stat().st_mtime if self.paths.clustermesh.exists() else 0.0
+                    if cm != cm_mtime:
+                        cm_mtime = cm
+                        await self.mesh.reconcile(self.mesh_enabled)
+                    r = self.objects.revision()
+                    if r != rev:
+                        rev = r
+                        self._dirty.set()
+                    if self._dirty.is_set():
+                        self._dirty.clear()
+                        await asyncio.to_thread(self._reconcile)
+                    self.last_error = None
+                except Exception as e:
+                    log.exception("reconcile failed")
+                    self.last_error = str(e)
+                try:
+                    await asyncio.wait_for(self._dirty.wait(), timeout=POLL)
+                except TimeoutError:
+                    pass
+        finally:
+            api.cancel()
+            await self.mesh.close()
+
+    def _reconcile(self) -> None:
+        """Runs in a worker thread: every effect on the host goes through here."""
+        if self._routes_dirty:
+            self._routes_dirty = False
+            remote = self.mesh.remote_nodes() if self.mesh_enabled else []
+            self.routes.reconcile(desired_routes(self.cfg.nodes, remote))
+        for f in self.features:
+            f.reconcile()
+
+    def status(self) -> dict[str, Any]:
+        remotes = self.mesh.status()["clusters"]
+        ready = sum(1 for c in remotes if c["ready"])
+        return {
+            "cluster": {"name": self.cfg.name, "id": self.cfg.cluster_id},
+            "version": {"cilium": self.cfg.cilium_version, "kubernetes": self.cfg.kubernetes_version},
+            "uptime": time.time() - self.started,
+            "nodes": [{"name": n.name, "ip": n.ip, "podCIDR": n.pod_cidr} for n in self.cfg.nodes],
+            "clustermesh": {
+                "enabled": self.mesh_enabled,
+                "remotes": len(remotes),
+                "ready": ready,
+                "summary": f"{ready}/{len(remotes)} remote clusters ready" if self.mesh_enabled else "disabled",
+            },
+            "routes": {ns: len(r) for ns, r in (self.routes.installed or {}).items()},
+            "features": {type(f).__name__: f.status() for f in self.features},
+            "lastError": self.last_error,
+        }

@@ -1,0 +1,22 @@
+"""Entry point: ``python -m fleetnet.apiserver --cluster-dir DIR`` (started by the local driver)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from fleetnet.apiserver.exporter import Exporter
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="fleetnet-clustermesh-apiserver")
+    ap.add_argument("--cluster-dir", required=True, type=Path)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(Exporter(args.cluster_dir).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The clustermesh-apiserver of a local cluster: projects the cluster's state into its own etcd.
+
+A cluster writes only its own keys (Cilium's single-writer rule): ``cilium/cluster-config/<name>``
+(re-written if modified or deleted), ``cilium/state/nodes/v1/<name>/...``, and — through the
+projections registered in ``projections`` — services, identities and ipcache entries. After the
+first complete export of each prefix it writes that prefix's sync canary, so that remote agents
+never sweep entries from a half-written dataset. It also keeps ``cilium/.heartbeat`` fresh and the
+etcd users of its peers (``remote-<peer>``, read-only) in step with ``peers.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fleetnet.hub.paths import ClusterPaths
+from fleetnet.kube.objstore import ObjectStore
+from fleetnet.kvstore import users
+from fleetnet.kvstore.client import EtcdClient
+from fleetnet.model.cluster import ClusterConfig, write_atomic
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 60.0
+POLL = 0.05
+
+
+def cluster_config_value(cluster_id: int) -> bytes:
+    return json.dumps(
+        {"id": cluster_id, "capabilities": {"syncedCanaries": True, "maxConnectedClusters": 255}},
+        separators=(",", ":"),
+    ).encode()
+
+
+def node_value(cfg: ClusterConfig, name: str, ip: str, pod_cidr: str) -> bytes:
+    """A Cilium ``Node`` (Go field names, reference §3.3.3)."""
+    net = ipaddress.IPv4Network(pod_cidr)
+    return json.dumps(
+        {
+            "Name": name,
+            "Cluster": cfg.name,
+            "IPAddresses": [
+                {"Type": "InternalIP", "IP": ip},
+                {"Type": "CiliumInternalIP", "IP": str(net.network_address + 1)},
+            ],
+            "IPv4AllocCIDR": {"IP": str(net.network_address), "Mask": base64.b64encode(net.netmask.packed).decode()},
+            "IPv4SecondaryAllocCIDRs": None,
+            "IPv6AllocCIDR": None,
+            "IPv6SecondaryAllocCIDRs": None,
+            "IPv4HealthIP": "",
+            "IPv6HealthIP": "",
+            "IPv4IngressIP": "",
+            "IPv6IngressIP": "",
+            "ClusterID": cfg.cluster_id,
+            "Source": "custom-resource",
+            "EncryptionKey": 0,
+            "Labels": {"kubernetes.io/hostname": name},
+            "Annotations": {},
+            "NodeIdentity": 0,
+            "WireguardPubKey": "",
+            "BootID": "",
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+# A projection maps the cluster's objects to the keys of one prefix: prefix name → (key prefix,
+# function(cfg, objects) → {key: value}). Services, identities and ipcache register here.
+Projection = Callable[[ClusterConfig, ObjectStore], Mapping[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    canary_name: str  # the part after cilium/synced/<cluster>/
+    key_prefix: str
+    project: Projection
+
+
+def nodes_projection(cfg: ClusterConfig, _objects: ObjectStore) -> dict[str, bytes]:
+    return {f"cilium/state/nodes/v1/{cfg.name}/{n.name}": node_value(cfg, n.name, n.ip, n.pod_cidr) for n in cfg.nodes}
+
+
+def prefixes(cfg: ClusterConfig) -> list[Prefix]:
+    from fleetnet.apiserver import projections
+
+    return [
+        Prefix("cilium/state/nodes/v1", f"cilium/state/nodes/v1/{cfg.name}/", nodes_projection),
+        *projections.extra_prefixes(cfg),
+    ]
+
+
+class Exporter:
+    def __init__(self, cluster_dir: Path) -> None:
+        self.paths = ClusterPaths(cluster_dir)
+        self.ap = self.paths.apiserver
+        self.cfg = ClusterConfig.read(self.paths.config)
+        self.objects = ObjectStore(self.paths.objects)
+        self.exported: dict[str, dict[str, bytes]] = {}
+        self.users: set[str] = set()
+
+    async def _connect(self, cert: str, timeout: float) -> EtcdClient:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await EtcdClient.connect(
+                    [f"https://127.0.0.1:{self.cfg.apiserver_port}"],
+                    ca_file=str(self.ap / "ca.crt"),
+                    cert_file=str(self.ap / f"{cert}.crt"),
+                    key_file=str(self.ap / f"{cert}.key"),
+                    timeout=2.0,
+                )
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def run(self) -> None:
+        root = await self._connect("root", 30.0)
+        marker = self.ap / "users-initialized"
+        if not marker.exists():
+            await users.init_cluster_users(root, self.cfg.name)
+            marker.write_text("1")
+        await self.sync_users(root)
+        admin = await self._connect("admin", 10.0)
+        cc_key = f"cilium/cluster-config/{self.cfg.name}"
+        await admin.put(cc_key, cluster_config_value(self.cfg.cluster_id))
+        lease = await admin.grant_lease(600)
+        keepalive = asyncio.create_task(admin.keepalive_forever(lease, 60.0))
+        pfx = prefixes(self.cfg)
+        for p in pfx:
+            await self.sync_prefix(admin, p, initial=True)
+            ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            await admin.put(f"cilium/synced/{self.cfg.name}/{p.canary_name}", ts.encode(), lease=lease)
+        await admin.put("cilium/.heartbeat", datetime.now(UTC).isoformat().encode())
+        write_atomic(self.ap / "status.json", json.dumps({"ready": True, "time": time.time()}))
+        log.info("initial export of %s complete", self.cfg.name)
+        last_rev = self.objects.revision()
+        last_hb = time.monotonic()
+        last_peers = None
+        cfg_mtime = self.paths.config.stat().st_mtime
+        try:
+            while True:
+                await asyncio.sleep(POLL)
+                peers_text = (self.ap / "peers.json").read_text() if (self.ap / "peers.json").exists() else "[]"
+                if peers_text != last_peers:
+                    last_peers = peers_text
+                    await self.sync_users(root)
+                mtime = self.paths.config.stat().st_mtime
+                rev = self.objects.revision()
+                if mtime != cfg_mtime or rev != last_rev:
+                    cfg_mtime, last_rev = mtime, rev
+                    self.cfg = ClusterConfig.read(self.paths.config)
+                    for p in prefixes(self.cfg):
+                        await self.sync_prefix(admin, p)
+                kv = await admin.get(cc_key)
+                if kv is None or kv.value != cluster_config_value(self.cfg.cluster_id):
+                    await admin.put(cc_key, cluster_config_value(self.cfg.cluster_id))
+                if time.monotonic() - last_hb > HEARTBEAT_INTERVAL:
+                    await admin.put("cilium/.heartbeat", datetime.now(UTC).isoformat().encode())
+                    last_hb = time.monotonic()
+        finally:
+            keepalive.cancel()
+
+    async def sync_users(self, root: EtcdClient) -> None:
+        try:
+            peers = set(json.loads((self.ap / "peers.json").read_text()))
+        except (OSError, ValueError):
+            peers = set()
+        for p in sorted(peers - self.users):
+            await users.ensure_remote_user(root, p)
+        for p in sorted(self.users - peers):
+            await users.remove_remote_user(root, p)
+        self.users = peers
+
+    async def sync_prefix(self, admin: EtcdClient, p: Prefix, initial: bool = False) -> None:
+        desired = dict(p.project(self.cfg, self.objects))
+        if initial:
+            kvs, _ = await admin.list_prefix(p.key_prefix)
+            current = {kv.key: kv.value for kv in kvs}
+        else:
+            current = self.exported.get(p.key_prefix, {})
+        for k, v in desired.items():
+            if current.get(k) != v:
+                await admin.put(k, v)
+        for k in set(current) - set(desired):
+            await admin.delete(k)
+        self.exported[p.key_prefix] = desired

@@ -1,0 +1,791 @@
+"""Typed access to the datapath's maps for the control plane.
+
+The C structs of ``bpf/lib/*.h`` are mirrored here as ``struct`` formats (``=`` = host byte order,
+no padding: the BPF target shares the host's endianness); addresses and ports are stored in
+network byte order as in the C code. The codec functions are pure and unit-tested; the classes
+wrap :class:`~fleetnet.datapath.bpf.BpfMap` with the operations the agent needs:
+
+- :class:`ServiceMaps` allocates backend and reverse-NAT ids and writes a service in the order the
+  datapath can read at any moment (backends and rev-NAT, then slots, then the service entry);
+  ``sync`` is a full, batched resync and ``list_services`` decodes what the kernel holds.
+- :class:`IpcacheMap`, :class:`PolicyMap`, :class:`EndpointMap`, :class:`Metrics` and
+  :class:`ConntrackMap` do the same for the other maps.
+
+Each class keeps a mirror of what it wrote so that updates are diffs; the mirror is rebuilt from
+the maps when the object is made, so an agent restart resumes from the pinned state. One writer
+per map (the cluster's agent) is assumed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from fleetnet.datapath.bpf import BpfMap
+from fleetnet.errors import InvalidInput, SystemFailure
+
+Proto = Literal["TCP", "UDP"]
+Direction = Literal["ingress", "egress"]
+
+PROTO_NUMBERS: dict[str, int] = {"TCP": 6, "UDP": 17}
+PROTO_NAMES: dict[int, Proto] = {6: "TCP", 17: "UDP"}
+
+# Reserved identities, as in Cilium.
+IDENTITY_ANY = 0
+IDENTITY_WORLD = 2
+
+# Drop reasons of bpf/lib/common.h; metrics are indexed by -code, 0 = forwarded.
+DROP_REASONS: dict[int, str] = {
+    -132: "DROP_INVALID_SIP",
+    -133: "DROP_POLICY",
+    -134: "DROP_INVALID",
+    -135: "DROP_CT_INVALID",
+    -141: "DROP_WRITE_ERROR",
+    -155: "DROP_CT_CREATE_FAILED",
+    -158: "DROP_NO_SERVICE_BACKEND",
+    -181: "DROP_POLICY_DENY",
+}
+REASON_NAMES: dict[int, str] = {0: "forwarded", **{-code: name for code, name in DROP_REASONS.items()}}
+
+# Struct layouts, field for field with bpf/lib/*.h.
+LB4_KEY = struct.Struct("=4s2sBx")  # lb4_key: address, dport(be), proto, pad
+LB4_SERVICE = struct.Struct("=HHB3x")  # lb4_service: count, rev_nat_id, flags, pad
+LB4_SLOT_KEY = struct.Struct("=4s2sBxI")  # lb4_slot_key: lb4_key + slot
+BACKEND_ID = struct.Struct("=I")
+LB4_BACKEND = struct.Struct("=4s2sH")  # lb4_backend: address, port(be), cluster_id
+REV_NAT_ID = struct.Struct("=H")
+LB4_REVERSE_NAT = struct.Struct("=4s2s2x")  # lb4_reverse_nat: address, port(be), pad
+CT4_KEY = struct.Struct("=4s4s2s2sBBxx")  # ct4_key: saddr, daddr, sport, dport, proto, dir, pad
+CT_ENTRY = struct.Struct("=QQIIHBBI")  # ct_entry
+ENDPOINT_KEY = struct.Struct("=4s")
+ENDPOINT_INFO = struct.Struct("=IIHBxI")  # endpoint_info: ifindex, identity, endpoint_id, flags, pad, netns_ino
+IPCACHE_KEY = struct.Struct("=I4s")  # ipcache_key: prefixlen, ip
+REMOTE_INFO = struct.Struct("=IHxx")  # remote_info: identity, cluster_id, pad
+POLICY_KEY = struct.Struct("=IH2sBBxx")  # policy_key: identity, endpoint_id, dport(be), proto, dir, pad
+POLICY_ENTRY = struct.Struct("=B3x")  # policy_entry: flags, pad
+METRICS_VALUE = struct.Struct("=QQ")  # metrics_value: packets, bytes
+
+EP_F_INGRESS_ENFORCED = 0x1
+EP_F_EGRESS_ENFORCED = 0x2
+POLICY_F_DENY = 0x1
+POLICY_DIRS: dict[str, int] = {"ingress": 0, "egress": 1}
+CT_DIRS = ("egress", "ingress", "service")
+CT_F_CLOSING = 0x1
+CT_F_SEEN_REPLY = 0x2
+
+MAX_REV_NAT_ID = 0xFFFF
+MAX_BACKEND_ID = 0xFFFFFFFF
+
+
+# --------------------------------------------------------------------------- value types
+
+
+def _check_ipv4(what: str, value: str) -> None:
+    try:
+        ipaddress.IPv4Address(value)
+    except (ipaddress.AddressValueError, ValueError) as e:
+        raise InvalidInput(f"{what} {value!r} is not an IPv4 address; give it as a.b.c.d.") from e
+
+
+def _check_port(what: str, port: int, *, zero_ok: bool = False) -> None:
+    if not isinstance(port, int) or not (0 if zero_ok else 1) <= port <= 65535:
+        lo = 0 if zero_ok else 1
+        raise InvalidInput(f"{what} {port!r} is not a port number; use {lo}..65535.")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Frontend:
+    """A service address: what clients connect to."""
+
+    vip: str
+    port: int
+    proto: Proto = "TCP"
+
+    def __post_init__(self) -> None:
+        _check_ipv4("service VIP", self.vip)
+        _check_port("service port", self.port)
+        if self.proto not in PROTO_NUMBERS:
+            raise InvalidInput(f"service protocol {self.proto!r} is not supported; use TCP or UDP.")
+
+    def __str__(self) -> str:
+        return f"{self.vip}:{self.port}/{self.proto}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Backend:
+    """One address a service's traffic goes to; cluster_id says which member cluster runs it."""
+
+    ip: str
+    port: int
+    cluster_id: int = 0
+
+    def __post_init__(self) -> None:
+        _check_ipv4("backend address", self.ip)
+        _check_port("backend port", self.port)
+        if not 0 <= self.cluster_id <= 0xFFFF:
+            raise InvalidInput(f"backend cluster id {self.cluster_id} is out of range; use 0..65535.")
+
+    def __str__(self) -> str:
+        return f"{self.ip}:{self.port}@{self.cluster_id}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PolicyEntry:
+    """One policy map entry of an endpoint; 0 in identity, dport or proto means any."""
+
+    direction: Direction
+    identity: int = IDENTITY_ANY
+    dport: int = 0
+    proto: int = 0
+    deny: bool = False
+
+    def __post_init__(self) -> None:
+        if self.direction not in POLICY_DIRS:
+            raise InvalidInput(f"policy direction {self.direction!r} is unknown; use ingress or egress.")
+        if not 0 <= self.identity <= 0xFFFFFFFF:
+            raise InvalidInput(f"policy identity {self.identity} is out of range; use 0..2^32-1.")
+        _check_port("policy port", self.dport, zero_ok=True)
+        if not 0 <= self.proto <= 255:
+            raise InvalidInput(f"policy protocol number {self.proto} is out of range; use 0..255.")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """What the datapath knows of a local pod."""
+
+    endpoint_id: int
+    identity: int
+    ip: str
+    ingress_enforced: bool = False
+    egress_enforced: bool = False
+
+    def __post_init__(self) -> None:
+        _check_ipv4("endpoint address", self.ip)
+        if not 1 <= self.endpoint_id <= 0xFFFF:
+            raise InvalidInput(f"endpoint id {self.endpoint_id} is out of range; use 1..65535.")
+        if not 1 <= self.identity <= 0xFFFFFFFF:
+            raise InvalidInput(f"endpoint identity {self.identity} is out of range; use 1..2^32-1.")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """An endpoints map entry: the pod, its host-side veth and that veth's node namespace."""
+
+    info: EndpointInfo
+    ifindex: int
+    netns_inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class IpcacheEntry:
+    identity: int
+    cluster_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CtEntry:
+    """A decoded conntrack entry (``cilium bpf ct list``)."""
+
+    direction: Literal["egress", "ingress", "service"]
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    proto: int
+    packets: int
+    bytes: int
+    expires_in: int  # seconds; <= 0 means expired (kept until reused or evicted)
+    backend_id: int
+    rev_nat_id: int
+    closing: bool
+    seen_reply: bool
+    remote_identity: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStats:
+    added: int
+    updated: int
+    deleted: int
+
+
+# --------------------------------------------------------------------------- codecs
+
+
+@lru_cache(maxsize=65536)
+def ip_bytes(ip: str) -> bytes:
+    """a.b.c.d -> 4 bytes in network order (cached: the same addresses come back all the time)."""
+    try:
+        return ipaddress.IPv4Address(ip).packed
+    except (ipaddress.AddressValueError, ValueError) as e:
+        raise InvalidInput(f"{ip!r} is not an IPv4 address; give it as a.b.c.d.") from e
+
+
+def ip_str(raw: bytes) -> str:
+    return socket.inet_ntoa(raw)
+
+
+def port_bytes(port: int) -> bytes:
+    return port.to_bytes(2, "big")
+
+
+def port_int(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def encode_lb4_key(f: Frontend) -> bytes:
+    return LB4_KEY.pack(ip_bytes(f.vip), port_bytes(f.port), PROTO_NUMBERS[f.proto])
+
+
+def decode_lb4_key(raw: bytes) -> Frontend:
+    vip, port, proto = LB4_KEY.unpack(raw)
+    return Frontend(ip_str(vip), port_int(port), PROTO_NAMES.get(proto, "TCP"))
+
+
+def encode_lb4_service(count: int, rev_nat_id: int, flags: int = 0) -> bytes:
+    return LB4_SERVICE.pack(count, rev_nat_id, flags)
+
+
+def decode_lb4_service(raw: bytes) -> tuple[int, int, int]:
+    """-> (count, rev_nat_id, flags)"""
+    count, rev_nat_id, flags = LB4_SERVICE.unpack(raw)
+    return count, rev_nat_id, flags
+
+
+def encode_slot_key(svc_key: bytes, slot: int) -> bytes:
+    return svc_key + BACKEND_ID.pack(slot)
+
+
+def decode_slot_key(raw: bytes) -> tuple[bytes, int]:
+    """-> (lb4_key bytes, slot)"""
+    return raw[:8], BACKEND_ID.unpack(raw[8:])[0]
+
+
+def encode_backend(b: Backend) -> bytes:
+    return LB4_BACKEND.pack(ip_bytes(b.ip), port_bytes(b.port), b.cluster_id)
+
+
+def decode_backend(raw: bytes) -> Backend:
+    ip, port, cluster_id = LB4_BACKEND.unpack(raw)
+    return Backend(ip_str(ip), port_int(port), cluster_id)
+
+
+def encode_rev_nat(f: Frontend) -> bytes:
+    return LB4_REVERSE_NAT.pack(ip_bytes(f.vip), port_bytes(f.port))
+
+
+def decode_rev_nat(raw: bytes) -> tuple[str, int]:
+    ip, port = LB4_REVERSE_NAT.unpack(raw)
+    return ip_str(ip), port_int(port)
+
+
+def parse_cidr(cidr: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(cidr if "/" in cidr else f"{cidr}/32")
+    except (ipaddress.AddressValueError, ipaddress.NetmaskValueError, ValueError) as e:
+        raise InvalidInput(
+            f"{cidr!r} is not an IPv4 prefix without host bits; give it as a.b.c.d/n or a.b.c.d."
+        ) from e
+
+
+def encode_ipcache_key(cidr: str) -> bytes:
+    net = parse_cidr(cidr)
+    return IPCACHE_KEY.pack(net.prefixlen, net.network_address.packed)
+
+
+def decode_ipcache_key(raw: bytes) -> str:
+    prefixlen, ip = IPCACHE_KEY.unpack(raw)
+    return f"{ip_str(ip)}/{prefixlen}"
+
+
+def encode_remote_info(e: IpcacheEntry) -> bytes:
+    return REMOTE_INFO.pack(e.identity, e.cluster_id)
+
+
+def decode_remote_info(raw: bytes) -> IpcacheEntry:
+    identity, cluster_id = REMOTE_INFO.unpack(raw)
+    return IpcacheEntry(identity, cluster_id)
+
+
+def encode_policy_key(endpoint_id: int, e: PolicyEntry) -> bytes:
+    return POLICY_KEY.pack(e.identity, endpoint_id, port_bytes(e.dport), e.proto, POLICY_DIRS[e.direction])
+
+
+def encode_policy_value(e: PolicyEntry) -> bytes:
+    return POLICY_ENTRY.pack(POLICY_F_DENY if e.deny else 0)
+
+
+def decode_policy(key: bytes, value: bytes) -> tuple[int, PolicyEntry]:
+    """-> (endpoint_id, entry)"""
+    identity, endpoint_id, dport, proto, direction = POLICY_KEY.unpack(key)
+    (flags,) = POLICY_ENTRY.unpack(value)
+    dname: Direction = "egress" if direction == POLICY_DIRS["egress"] else "ingress"
+    return endpoint_id, PolicyEntry(dname, identity, port_int(dport), proto, bool(flags & POLICY_F_DENY))
+
+
+def encode_endpoint_key(ip: str) -> bytes:
+    return ENDPOINT_KEY.pack(ip_bytes(ip))
+
+
+def encode_endpoint_info(ifindex: int, info: EndpointInfo, netns_inode: int = 0) -> bytes:
+    flags = (EP_F_INGRESS_ENFORCED if info.ingress_enforced else 0) | (
+        EP_F_EGRESS_ENFORCED if info.egress_enforced else 0
+    )
+    return ENDPOINT_INFO.pack(ifindex, info.identity, info.endpoint_id, flags, netns_inode)
+
+
+def decode_endpoint(key: bytes, value: bytes) -> EndpointRecord:
+    (ip,) = ENDPOINT_KEY.unpack(key)
+    ifindex, identity, endpoint_id, flags, netns_inode = ENDPOINT_INFO.unpack(value)
+    info = EndpointInfo(
+        endpoint_id,
+        identity,
+        ip_str(ip),
+        ingress_enforced=bool(flags & EP_F_INGRESS_ENFORCED),
+        egress_enforced=bool(flags & EP_F_EGRESS_ENFORCED),
+    )
+    return EndpointRecord(info, ifindex, netns_inode)
+
+
+def decode_ct(key: bytes, value: bytes, now: float) -> CtEntry:
+    saddr, daddr, sport, dport, proto, direction = CT4_KEY.unpack(key)
+    packets, nbytes, lifetime, backend_id, rev_nat_id, flags, _tcp_flags, remote = CT_ENTRY.unpack(value)
+    return CtEntry(
+        direction=CT_DIRS[direction] if direction < len(CT_DIRS) else "egress",
+        src=ip_str(saddr),
+        sport=port_int(sport),
+        dst=ip_str(daddr),
+        dport=port_int(dport),
+        proto=proto,
+        packets=packets,
+        bytes=nbytes,
+        expires_in=lifetime - int(now),
+        backend_id=backend_id,
+        rev_nat_id=rev_nat_id,
+        closing=bool(flags & CT_F_CLOSING),
+        seen_reply=bool(flags & CT_F_SEEN_REPLY),
+        remote_identity=remote,
+    )
+
+
+# --------------------------------------------------------------------------- services
+
+
+@dataclass(slots=True)
+class _Service:
+    rev_nat_id: int
+    backend_ids: list[int]
+
+
+class ServiceMaps:
+    """Services, their backends and reverse NAT: fn_lb4_svc, fn_lb4_slots, fn_lb4_be, fn_lb4_revnat."""
+
+    def __init__(self, services: BpfMap, slots: BpfMap, backends: BpfMap, rev_nat: BpfMap) -> None:
+        self._svc_map = services
+        self._slot_map = slots
+        self._be_map = backends
+        self._revnat_map = rev_nat
+        self._restore()
+
+    # -- mirror of the maps
+    def _restore(self) -> None:
+        self._services: dict[Frontend, _Service] = {}
+        self._backends: dict[int, Backend] = {}
+        self._backend_ids: dict[Backend, int] = {}
+        self._refs: Counter[int] = Counter()
+        for key, value in self._be_map.items():
+            (bid,) = BACKEND_ID.unpack(key)
+            backend = decode_backend(value)
+            self._backends[bid] = backend
+            self._backend_ids.setdefault(backend, bid)
+        slots: dict[bytes, dict[int, int]] = {}
+        for key, value in self._slot_map.items():
+            svc_key, slot = decode_slot_key(key)
+            slots.setdefault(svc_key, {})[slot] = BACKEND_ID.unpack(value)[0]
+        for key, value in self._svc_map.items():
+            count, rev_nat_id, _flags = decode_lb4_service(value)
+            mine = slots.get(key, {})
+            ids = [mine[i] for i in range(count) if i in mine and mine[i] in self._backends]
+            self._services[decode_lb4_key(key)] = _Service(rev_nat_id, ids)
+            self._refs.update(ids)
+        used_rev_nat = {s.rev_nat_id for s in self._services.values()}
+        self._stale_rev_nat = [k for k in self._revnat_map.keys() if REV_NAT_ID.unpack(k)[0] not in used_rev_nat]
+        self._stale_slots = [
+            encode_slot_key(k, slot)
+            for k, m in slots.items()
+            for slot in m
+            if (svc := self._services.get(decode_lb4_key(k))) is None or slot >= len(svc.backend_ids)
+        ]
+        self._next_backend_id = max(self._backends, default=0) + 1
+        self._next_rev_nat_id = max(used_rev_nat, default=0) + 1
+
+    def _alloc_backend_id(self) -> int:
+        # Ids grow rather than being reused at once: a CT entry may still name a deleted backend's
+        # id, and it must not suddenly lead to another backend.
+        for _ in range(2):
+            while self._next_backend_id <= MAX_BACKEND_ID:
+                bid = self._next_backend_id
+                self._next_backend_id += 1
+                if bid not in self._backends:
+                    return bid
+            self._next_backend_id = 1
+        raise SystemFailure("no backend id is free; delete services before adding more.")
+
+    def _alloc_rev_nat_id(self, taken: set[int]) -> int:
+        for _ in range(2):
+            while self._next_rev_nat_id <= MAX_REV_NAT_ID:
+                rid = self._next_rev_nat_id
+                self._next_rev_nat_id += 1
+                if rid not in taken:
+                    return rid
+            self._next_rev_nat_id = 1
+        raise SystemFailure(f"all {MAX_REV_NAT_ID} service ids are in use; delete services before adding more.")
+
+    # -- public API
+    def upsert_service(self, frontend: Frontend, backends: Sequence[Backend]) -> None:
+        """Creates or replaces one service; an empty backend list makes the VIP drop its traffic."""
+        self._apply({frontend: list(backends)}, [])
+
+    def delete_service(self, frontend: Frontend) -> bool:
+        """Deletes a service; False when it did not exist."""
+        if frontend not in self._services:
+            return False
+        self._apply({}, [frontend])
+        return True
+
+    def sync(self, desired: Mapping[Frontend, Sequence[Backend]]) -> SyncStats:
+        """Makes the maps hold exactly ``desired``: changed services are rewritten, absent ones
+        deleted, everything in a few batched calls."""
+        upserts: dict[Frontend, list[Backend]] = {}
+        added = updated = 0
+        for frontend, backends in desired.items():
+            want = list(backends)
+            have = self._services.get(frontend)
+            if have is None:
+                added += 1
+            elif [self._backends[i] for i in have.backend_ids] != want:
+                updated += 1
+            else:
+                continue
+            upserts[frontend] = want
+        deletes = [f for f in self._services if f not in desired]
+        self._apply(upserts, deletes, collect_garbage=True)
+        return SyncStats(added, updated, len(deletes))
+
+    def get(self, frontend: Frontend) -> list[Backend] | None:
+        """The backends of one service as this writer last wrote them."""
+        svc = self._services.get(frontend)
+        return None if svc is None else [self._backends[i] for i in svc.backend_ids]
+
+    def list_services(self) -> dict[Frontend, list[Backend]]:
+        """Every service with its backends in slot order, decoded from the maps themselves."""
+        backends = {BACKEND_ID.unpack(k)[0]: decode_backend(v) for k, v in self._be_map.items()}
+        slots: dict[bytes, dict[int, int]] = {}
+        for key, value in self._slot_map.items():
+            svc_key, slot = decode_slot_key(key)
+            slots.setdefault(svc_key, {})[slot] = BACKEND_ID.unpack(value)[0]
+        out: dict[Frontend, list[Backend]] = {}
+        for key, value in self._svc_map.items():
+            count, _rev_nat_id, _flags = decode_lb4_service(value)
+            mine = slots.get(key, {})
+            ids = (mine.get(i) for i in range(count))
+            out[decode_lb4_key(key)] = [backends[i] for i in ids if i is not None and i in backends]
+        return out
+
+    def rev_nat_ids(self) -> dict[Frontend, int]:
+        return {f: s.rev_nat_id for f, s in self._services.items()}
+
+    def backend_ids(self) -> dict[int, Backend]:
+        return dict(self._backends)
+
+    # -- the one writer
+    def _apply(
+        self, upserts: Mapping[Frontend, list[Backend]], deletes: Sequence[Frontend], collect_garbage: bool = False
+    ) -> None:
+        try:
+            self._write(upserts, deletes, collect_garbage)
+        except BaseException:
+            self._restore()  # the mirror may be ahead of the maps: re-read what the kernel holds
+            raise
+
+    def _write(
+        self, upserts: Mapping[Frontend, list[Backend]], deletes: Sequence[Frontend], collect_garbage: bool
+    ) -> None:
+        new_be_keys: list[bytes] = []
+        new_be_vals: list[bytes] = []
+        revnat_keys: list[bytes] = []
+        revnat_vals: list[bytes] = []
+        slot_keys: list[bytes] = []
+        slot_vals: list[bytes] = []
+        svc_keys: list[bytes] = []
+        svc_vals: list[bytes] = []
+        drop_slots: list[bytes] = []
+        drop_svcs: list[bytes] = []
+        drop_revnat: list[bytes] = []
+        refs = Counter(self._refs)
+        taken = {s.rev_nat_id for s in self._services.values()}
+        planned: dict[Frontend, _Service] = {}
+
+        for frontend, backends in upserts.items():
+            if len(backends) > 0xFFFF:
+                raise InvalidInput(f"service {frontend} has {len(backends)} backends; at most 65535 fit.")
+            old = self._services.get(frontend)
+            ids: list[int] = []
+            for backend in backends:
+                bid = self._backend_ids.get(backend)
+                if bid is None:
+                    bid = self._alloc_backend_id()
+                    self._backend_ids[backend] = bid
+                    self._backends[bid] = backend
+                    new_be_keys.append(BACKEND_ID.pack(bid))
+                    new_be_vals.append(encode_backend(backend))
+                ids.append(bid)
+            svc_key = encode_lb4_key(frontend)
+            if old is None:
+                rev_nat_id = self._alloc_rev_nat_id(taken)
+                taken.add(rev_nat_id)
+                revnat_keys.append(REV_NAT_ID.pack(rev_nat_id))
+                revnat_vals.append(encode_rev_nat(frontend))
+                old_ids: list[int] = []
+            else:
+                rev_nat_id = old.rev_nat_id
+                old_ids = old.backend_ids
+            for slot, bid in enumerate(ids):
+                if slot >= len(old_ids) or old_ids[slot] != bid:
+                    slot_keys.append(encode_slot_key(svc_key, slot))
+                    slot_vals.append(BACKEND_ID.pack(bid))
+            if old is None or len(old_ids) != len(ids):
+                svc_keys.append(svc_key)
+                svc_vals.append(encode_lb4_service(len(ids), rev_nat_id))
+            drop_slots.extend(encode_slot_key(svc_key, slot) for slot in range(len(ids), len(old_ids)))
+            refs.subtract(old_ids)
+            refs.update(ids)
+            planned[frontend] = _Service(rev_nat_id, ids)
+
+        for frontend in deletes:
+            old = self._services.get(frontend)
+            if old is None:
+                continue
+            svc_key = encode_lb4_key(frontend)
+            drop_svcs.append(svc_key)
+            drop_slots.extend(encode_slot_key(svc_key, slot) for slot in range(len(old.backend_ids)))
+            drop_revnat.append(REV_NAT_ID.pack(old.rev_nat_id))
+            refs.subtract(old.backend_ids)
+
+        if collect_garbage:
+            drop_slots.extend(self._stale_slots)
+            drop_revnat.extend(self._stale_rev_nat)
+        unused = [bid for bid in self._backends if refs[bid] <= 0]
+
+        # Order matters: what a service entry points to exists before the entry says so, and
+        # goes away only after the entry stopped pointing to it.
+        self._be_map.update_batch(new_be_keys, new_be_vals)
+        self._revnat_map.update_batch(revnat_keys, revnat_vals)
+        self._slot_map.update_batch(slot_keys, slot_vals)
+        self._svc_map.update_batch(svc_keys, svc_vals)
+        self._svc_map.delete_batch(drop_svcs)
+        self._slot_map.delete_batch(drop_slots)
+        self._revnat_map.delete_batch(drop_revnat)
+        self._be_map.delete_batch([BACKEND_ID.pack(bid) for bid in unused])
+
+        for frontend in deletes:
+            self._services.pop(frontend, None)
+        self._services.update(planned)
+        for bid in unused:
+            backend = self._backends.pop(bid)
+            if self._backend_ids.get(backend) == bid:
+                del self._backend_ids[backend]
+        self._refs = Counter({bid: n for bid, n in refs.items() if n > 0})
+        if collect_garbage:
+            self._stale_slots = []
+            self._stale_rev_nat = []
+
+
+# --------------------------------------------------------------------------- ipcache
+
+
+class IpcacheMap:
+    """IP/prefix -> identity (fn_ipcache4, longest prefix match)."""
+
+    def __init__(self, m: BpfMap) -> None:
+        self._map = m
+
+    def upsert(self, cidr: str, identity: int, cluster_id: int = 0) -> None:
+        if not 1 <= identity <= 0xFFFFFFFF:
+            raise InvalidInput(f"identity {identity} for {cidr} is out of range; use 1..2^32-1 (0 means any).")
+        if not 0 <= cluster_id <= 0xFFFF:
+            raise InvalidInput(f"cluster id {cluster_id} for {cidr} is out of range; use 0..65535.")
+        self._map.update(encode_ipcache_key(cidr), encode_remote_info(IpcacheEntry(identity, cluster_id)))
+
+    def delete(self, cidr: str) -> bool:
+        return self._map.delete(encode_ipcache_key(cidr))
+
+    def lookup(self, ip: str) -> IpcacheEntry | None:
+        """The entry of the longest prefix holding ip, as the datapath sees it."""
+        raw = self._map.lookup(IPCACHE_KEY.pack(32, ip_bytes(ip)))
+        return None if raw is None else decode_remote_info(raw)
+
+    def items(self) -> dict[str, IpcacheEntry]:
+        return {decode_ipcache_key(k): decode_remote_info(v) for k, v in self._map.items()}
+
+    def sync(self, desired: Mapping[str, IpcacheEntry]) -> SyncStats:
+        """Makes the map hold exactly ``desired`` (prefix -> entry)."""
+        want = {encode_ipcache_key(c): encode_remote_info(e) for c, e in desired.items()}
+        have = dict(self._map.items())
+        changed = [(k, v) for k, v in want.items() if have.get(k) != v]
+        for key, value in changed:
+            self._map.update(key, value)
+        stale = [k for k in have if k not in want]
+        self._map.delete_batch(stale)
+        added = sum(1 for k, _ in changed if k not in have)
+        return SyncStats(added, len(changed) - added, len(stale))
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class PolicyMap:
+    """Per-endpoint policy entries (fn_policy)."""
+
+    def __init__(self, m: BpfMap) -> None:
+        self._map = m
+        self._by_endpoint: dict[int, dict[bytes, bytes]] = {}
+        for key, value in m.items():
+            endpoint_id = POLICY_KEY.unpack(key)[1]
+            self._by_endpoint.setdefault(endpoint_id, {})[key] = value
+
+    def replace_endpoint(self, endpoint_id: int, entries: Iterable[PolicyEntry]) -> SyncStats:
+        """Makes the endpoint's entries exactly ``entries``; an allow and a deny for the same
+        key collapse to the deny. New and changed entries are written before stale ones go."""
+        want: dict[bytes, bytes] = {}
+        for entry in entries:
+            key = encode_policy_key(endpoint_id, entry)
+            if entry.deny or key not in want:
+                want[key] = encode_policy_value(entry)
+        have = self._by_endpoint.get(endpoint_id, {})
+        changed = [(k, v) for k, v in want.items() if have.get(k) != v]
+        stale = [k for k in have if k not in want]
+        try:
+            self._map.update_batch([k for k, _ in changed], [v for _, v in changed])
+            self._map.delete_batch(stale)
+        except BaseException:
+            self._reload_endpoint(endpoint_id)
+            raise
+        if want:
+            self._by_endpoint[endpoint_id] = want
+        else:
+            self._by_endpoint.pop(endpoint_id, None)
+        added = sum(1 for k, _ in changed if k not in have)
+        return SyncStats(added, len(changed) - added, len(stale))
+
+    def delete_endpoint(self, endpoint_id: int) -> int:
+        return self.replace_endpoint(endpoint_id, []).deleted
+
+    def entries(self, endpoint_id: int) -> list[PolicyEntry]:
+        """The endpoint's entries as the kernel holds them."""
+        out = []
+        for key, value in self._map.items():
+            eid, entry = decode_policy(key, value)
+            if eid == endpoint_id:
+                out.append(entry)
+        return sorted(out)
+
+    def endpoints(self) -> set[int]:
+        return set(self._by_endpoint)
+
+    def _reload_endpoint(self, endpoint_id: int) -> None:
+        mine = {k: v for k, v in self._map.items() if POLICY_KEY.unpack(k)[1] == endpoint_id}
+        if mine:
+            self._by_endpoint[endpoint_id] = mine
+        else:
+            self._by_endpoint.pop(endpoint_id, None)
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+class EndpointMap:
+    """Local endpoints (fn_endpoints), keyed by pod IP, with their veth ifindex."""
+
+    def __init__(self, m: BpfMap) -> None:
+        self._map = m
+
+    def upsert(self, ifindex: int, info: EndpointInfo, netns_inode: int = 0) -> None:
+        if not 1 <= ifindex <= 0xFFFFFFFF:
+            raise InvalidInput(f"ifindex {ifindex} of endpoint {info.ip} is not a device index.")
+        self._map.update(encode_endpoint_key(info.ip), encode_endpoint_info(ifindex, info, netns_inode))
+
+    def get(self, ip: str) -> EndpointRecord | None:
+        key = encode_endpoint_key(ip)
+        raw = self._map.lookup(key)
+        return None if raw is None else decode_endpoint(key, raw)
+
+    def set_enforcement(self, ip: str, *, ingress: bool, egress: bool) -> None:
+        """Turns policy enforcement of one endpoint on or off, per direction."""
+        rec = self.get(ip)
+        if rec is None:
+            raise InvalidInput(f"no endpoint has address {ip}; attach its veth first.")
+        info = EndpointInfo(rec.info.endpoint_id, rec.info.identity, ip, ingress, egress)
+        self.upsert(rec.ifindex, info, rec.netns_inode)
+
+    def delete(self, ip: str) -> bool:
+        return self._map.delete(encode_endpoint_key(ip))
+
+    def items(self) -> dict[str, EndpointRecord]:
+        out = {}
+        for key, value in self._map.items():
+            rec = decode_endpoint(key, value)
+            out[rec.info.ip] = rec
+        return out
+
+
+# --------------------------------------------------------------------------- metrics and CT
+
+
+class Metrics:
+    """Packet counters by verdict (fn_metrics, per CPU)."""
+
+    def __init__(self, m: BpfMap) -> None:
+        self._map = m
+
+    def read(self) -> dict[str, int]:
+        """Packets per reason name ("forwarded", "DROP_POLICY", ...), summed over CPUs; only
+        reasons that counted something appear."""
+        return {name: packets for name, (packets, _bytes) in self.read_detailed().items()}
+
+    def read_detailed(self) -> dict[str, tuple[int, int]]:
+        """(packets, bytes) per reason name."""
+        out: dict[str, tuple[int, int]] = {}
+        slot = (METRICS_VALUE.size + 7) // 8 * 8
+        for key, raw in self._map.items():
+            (reason,) = struct.unpack("=I", key)
+            packets = nbytes = 0
+            for off in range(0, len(raw), slot):
+                p, b = METRICS_VALUE.unpack_from(raw, off)
+                packets += p
+                nbytes += b
+            if packets:
+                out[REASON_NAMES.get(reason, f"reason_{reason}")] = (packets, nbytes)
+        return out
+
+
+class ConntrackMap:
+    """The connection tracking table (fn_ct4), for inspection and flushing."""
+
+    def __init__(self, m: BpfMap) -> None:
+        self._map = m
+
+    def entries(self) -> list[CtEntry]:
+        now = time.monotonic()  # the datapath's clock is CLOCK_MONOTONIC in seconds
+        return [decode_ct(k, v, now) for k, v in self._map.items()]
+
+    def flush(self) -> int:
+        """Forgets every connection: established flows then go through policy again."""
+        return self._map.clear()

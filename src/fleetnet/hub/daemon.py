@@ -1,0 +1,99 @@
+"""The fleet daemon (the hub): store, drivers, controllers and the REST API in one process.
+
+It owns no data path: members' agents and clustermesh-apiservers run as their own processes and
+keep working while the hub restarts. Background loops: the mesh state refresher and the process
+supervisor (a member process that died is started again, with a back-off).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from fleetnet.hub.catalog import HubCatalog
+from fleetnet.hub.fleet import Fleet
+from fleetnet.hub.localdriver import LocalDriver
+from fleetnet.hub.mesh import MeshController
+from fleetnet.hub.paths import FleetPaths
+from fleetnet.hub.record import Recorder
+from fleetnet.kube.objstore import ObjectStore
+from fleetnet.model.member import Member
+from fleetnet.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+SUPERVISE_BACKOFF = 3.0
+
+
+class Hub:
+    def __init__(self, home: Path) -> None:
+        self.paths = FleetPaths(home)
+        home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.paths.store)
+        self.recorder = Recorder(self.paths.state)
+        self.catalog = HubCatalog()
+        self.driver = LocalDriver(self.paths, self.store, self.recorder)
+        self.fleet = Fleet(self.store, self.driver, self.catalog)
+        self.mesh = MeshController(self.fleet, self.driver, self.paths.home / "networks")
+        self._objects: dict[str, ObjectStore] = {}
+        self._stop = threading.Event()
+        self._dead_since: dict[str, float] = {}
+        from fleetnet.hub.updates import UpdateController
+
+        self.updates = UpdateController(self)
+
+    def objects(self, member: Member) -> ObjectStore:
+        st = self._objects.get(member.name)
+        if st is None or not st.path.exists():
+            st = ObjectStore(self.paths.cluster(member.name).objects)
+            self._objects[member.name] = st
+        return st
+
+    def forget_objects(self, name: str) -> None:
+        st = self._objects.pop(name, None)
+        if st is not None:
+            st.close()
+
+    def start_background(self) -> None:
+        threading.Thread(target=self._loop, name="hub-loop", daemon=True).start()
+        self.updates.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.mesh.refresh_states()
+                self._supervise()
+            except Exception:
+                log.exception("background loop")
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        members = self.fleet.list_members()
+        due = []
+        for m in members:
+            roles = ["agent"] + (["etcd", "exporter"] if m.mesh is not None else [])
+            dead = [
+                r
+                for r in roles
+                if self.driver.recorder.record.processes.get(f"{r}:{m.name}") and not self.driver.is_running(r, m.name)
+            ]
+            if not dead:
+                self._dead_since.pop(m.name, None)
+                continue
+            first = self._dead_since.setdefault(m.name, now)
+            if now - first >= SUPERVISE_BACKOFF:
+                due.append(m)
+                self._dead_since.pop(m.name, None)
+        if due:
+            self.driver.supervise(due)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.updates.stop()
+
+
+def write_pid(paths: FleetPaths) -> None:
+    paths.pid.write_text(f"{os.getpid()}\n")

@@ -1,0 +1,150 @@
+"""`fleetnet kubectl` for local clusters: apply, get, delete, annotate on a member's object store.
+
+Manifests are parsed and validated whole before anything is written (one bad document, nothing
+applied), then written in one transaction. The cluster's agent does the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fleetnet.errors import InvalidInput, NotFound
+from fleetnet.kube.objstore import ObjectStore, key_of
+
+KINDS: dict[str, str] = {}
+for kind, aliases in {
+    "Namespace": ("namespace", "namespaces", "ns"),
+    "Pod": ("pod", "pods", "po"),
+    "Deployment": ("deployment", "deployments", "deploy"),
+    "Service": ("service", "services", "svc"),
+    "EndpointSlice": ("endpointslice", "endpointslices"),
+    "CiliumNetworkPolicy": ("ciliumnetworkpolicy", "ciliumnetworkpolicies", "cnp"),
+    "CiliumClusterwideNetworkPolicy": ("ciliumclusterwidenetworkpolicy", "ciliumclusterwidenetworkpolicies", "ccnp"),
+}.items():
+    for a in (kind.lower(), *aliases):
+        KINDS[a] = kind
+CLUSTER_SCOPED = {"Namespace", "CiliumClusterwideNetworkPolicy"}
+
+
+def kind_of(text: str) -> str:
+    k = KINDS.get(text.lower())
+    if k is None:
+        raise InvalidInput(
+            f"the server doesn't have a resource type {text!r}; local clusters know: "
+            + ", ".join(sorted({v for v in KINDS.values()}))
+            + "."
+        )
+    return k
+
+
+def parse(manifest: str, source: str) -> list[dict[str, Any]]:
+    """Validate every document (kube kinds and Cilium policies) and return plain Kubernetes JSON."""
+    from fleetnet.model.kube import parse_manifests
+
+    objs = parse_manifests(manifest, source)
+    out: list[dict[str, Any]] = []
+    for i, o in enumerate(objs):
+        d = o.to_dict()
+        if d["kind"] in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
+            from fleetnet.plan.policy.parse import parse_policy
+
+            try:
+                parse_policy(d)
+            except InvalidInput as e:
+                raise InvalidInput(f"{source}: document {i + 1}: {e}") from e
+        out.append(d)
+    return out
+
+
+def apply(objects: ObjectStore, manifest: str, source: str) -> list[dict[str, str]]:
+    docs = parse(manifest, source)
+    namespaces = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
+    namespaces |= {n["metadata"]["name"] for n in objects.list("Namespace")}
+    for d in docs:
+        if d["kind"] in CLUSTER_SCOPED:
+            continue
+        ns = d["metadata"].get("namespace") or "default"
+        d["metadata"]["namespace"] = ns
+        if ns not in namespaces:
+            raise InvalidInput(
+                f"{source}: {d['kind']} {d['metadata']['name']}: namespace {ns!r} not found; "
+                "create it first (or in the same file)."
+            )
+    results = objects.apply(docs)
+    return [{"kind": k[0], "namespace": k[1], "name": k[2], "result": r} for k, r in results]
+
+
+def get(objects: ObjectStore, kind: str, name: str | None, namespace: str | None) -> list[dict[str, Any]]:
+    k = kind_of(kind)
+    ns = None if k in CLUSTER_SCOPED else namespace
+    items = objects.list(k, ns if ns != "*" else None)
+    if name is not None:
+        items = [o for o in items if o["metadata"]["name"] == name]
+        if not items:
+            where = "" if k in CLUSTER_SCOPED else f" in namespace {namespace or 'default'!r}"
+            raise NotFound(f"{k} {name!r} not found{where}.")
+    return items
+
+
+def delete(
+    objects: ObjectStore, kind: str | None, name: str | None, namespace: str | None, manifest: str | None
+) -> list[dict[str, str]]:
+    if manifest is not None:
+        keys = [
+            key_of(d)
+            if d["kind"] in CLUSTER_SCOPED
+            else (d["kind"], d["metadata"].get("namespace") or "default", d["metadata"]["name"])
+            for d in parse(manifest, "-f")
+        ]
+    else:
+        if kind is None or name is None:
+            raise InvalidInput("kubectl delete needs KIND NAME, or -f FILE.")
+        k = kind_of(kind)
+        keys = [(k, "" if k in CLUSTER_SCOPED else (namespace or "default"), name)]
+    deleted = objects.delete(keys)
+    missing = [k for k in keys if k not in deleted]
+    if missing and manifest is None:
+        k = missing[0]
+        raise NotFound(f"{k[0]} {k[2]!r} not found.")
+    if any(k[0] == "Namespace" for k in deleted):
+        # deleting a namespace deletes what is in it, as in Kubernetes
+        gone = {k[2] for k in deleted if k[0] == "Namespace"}
+        inner = [
+            key_of(o)
+            for kind_ in set(KINDS.values()) - CLUSTER_SCOPED
+            for o in objects.list(kind_)
+            if (o["metadata"].get("namespace") or "") in gone
+        ]
+        objects.delete(inner)
+    return [{"kind": k[0], "namespace": k[1], "name": k[2], "result": "deleted"} for k in deleted]
+
+
+def annotate(
+    objects: ObjectStore,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    annotations: dict[str, str | None],
+    overwrite: bool,
+    validate: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> dict[str, Any]:
+    k = kind_of(kind)
+    ns = "" if k in CLUSTER_SCOPED else (namespace or "default")
+    obj = objects.get(k, ns, name)
+    if obj is None:
+        raise NotFound(f"{k} {name!r} not found" + ("" if not ns else f" in namespace {ns!r}") + ".")
+    current = dict(obj["metadata"].get("annotations") or {})
+    for key, value in annotations.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            if key in current and current[key] != value and not overwrite:
+                raise InvalidInput(
+                    f"{k} {name} already has a value ({current[key]}) for annotation {key}; "
+                    "use --overwrite to change it."
+                )
+            current[key] = value
+    obj["metadata"]["annotations"] = current
+    objects.apply([obj])
+    return obj

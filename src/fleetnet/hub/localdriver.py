@@ -1,0 +1,405 @@
+"""The local driver: clusters emulated on this host, built from network namespaces and processes.
+
+Names: every network namespace of a fleet starts with its random prefix (``local/topology.py``
+names them) so that ``down`` can find them all, and two fleets (or two test runs) never collide. The agent and the
+clustermesh-apiserver of a cluster run inside its first node's namespace (host network), so they
+reach the other clusters over the underlay exactly as a real node would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from fleetnet.errors import SystemFailure
+from fleetnet.hub.driver import PeerInfo, RemoteStatus
+from fleetnet.hub.paths import ClusterPaths, FleetPaths
+from fleetnet.hub.record import Recorder
+from fleetnet.kube.objstore import ObjectStore
+from fleetnet.kvstore import config as etcdconfig
+from fleetnet.kvstore.server import EtcdServerSpec
+from fleetnet.kvstore.server import argv as etcd_argv
+from fleetnet.local import netlink, procs, topology
+from fleetnet.model.cluster import ClusterConfig, MeshConfig, NodeConfig, write_atomic
+from fleetnet.model.member import Member
+from fleetnet.model.profile import ProfileOptions
+from fleetnet.pki import certs
+from fleetnet.pki import clustermesh as meshcerts
+from fleetnet.pki.certs import CertKeyPair
+from fleetnet.plan import cidr
+from fleetnet.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+UNDERLAY = "underlay"
+APISERVER_PORT = 2379
+DEFAULT_NAMESPACES = ("default", "kube-system")
+
+
+def cluster_owns(prefix: str, cluster: str, netns: str) -> bool:
+    """Node and pod namespaces of one cluster ('_' cannot occur in cluster names)."""
+    sep = topology.SEP
+    return netns.startswith((f"{prefix}{sep}n{sep}{cluster}{sep}", f"{prefix}{sep}p{sep}{cluster}{sep}"))
+
+
+class LocalDriver:
+    def __init__(self, paths: FleetPaths, store: Store, recorder: Recorder) -> None:
+        self.paths = paths
+        self.store = store
+        self.recorder = recorder
+        self.prefix = recorder.record.prefix
+        self._ul_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- underlays and nodes
+    def _underlay(self, name: str) -> topology.UnderlaySpec:
+        with self._ul_lock:
+            with self.store.tx() as t:
+                d = t.get(UNDERLAY, name)
+                if d is None:
+                    index = len(t.names(UNDERLAY))
+                    d = {"index": index, "subnet": cidr.underlay_subnet(index), "used": []}
+                    t.put(UNDERLAY, name, d)
+            spec = topology.underlay_spec(self.prefix, name, str(d["subnet"]))
+            topology.ensure_underlay(spec)
+            return spec
+
+    def _alloc_ips(self, underlay: str, n: int) -> list[str]:
+        import ipaddress
+
+        with self.store.tx() as t:
+            d = t.get(UNDERLAY, underlay)
+            assert d is not None
+            used = set(d["used"])
+            hosts = ipaddress.IPv4Network(d["subnet"]).hosts()
+            out: list[str] = []
+            for h in hosts:
+                if len(out) == n:
+                    break
+                if str(h) not in used and not str(h).endswith(".0.1"):
+                    out.append(str(h))
+            if len(out) < n:
+                raise SystemFailure(f"underlay {underlay!r} has no free addresses left.")
+            d["used"] = sorted(used | set(out))
+            t.put(UNDERLAY, underlay, d)
+        return out
+
+    def _free_ips(self, underlay: str, ips: Sequence[str]) -> None:
+        with self.store.tx() as t:
+            d = t.get(UNDERLAY, underlay)
+            if d is not None:
+                d["used"] = sorted(set(d["used"]) - set(ips))
+                t.put(UNDERLAY, underlay, d)
+
+    def cluster_paths(self, name: str) -> ClusterPaths:
+        return self.paths.cluster(name)
+
+    def config(self, member: Member) -> ClusterConfig:
+        return ClusterConfig.read(self.cluster_paths(member.name).config)
+
+    def create_cluster(self, member: Member) -> None:
+        loc = member.local
+        assert loc is not None
+        cp = self.cluster_paths(member.name)
+        for d in (cp.root, cp.logs, cp.run, cp.clustermesh):
+            d.mkdir(parents=True, exist_ok=True)
+        ul = self._underlay(loc.underlay)
+        ips = self._alloc_ips(loc.underlay, loc.nodes)
+        pod_cidrs = cidr.node_cidrs(loc.pod_cidr, loc.nodes)
+        specs = [
+            topology.node_spec(self.prefix, member.name, f"{member.name}-node{j + 1}", ul, ips[j], pod_cidrs[j])
+            for j in range(loc.nodes)
+        ]
+        nodes = tuple(NodeConfig(name=s.name, netns=s.netns, ip=s.ip, pod_cidr=s.pod_cidr) for s in specs)
+        for s in specs:
+            topology.add_node(s)
+        topology.install_routes(topology.cluster_routes(specs))
+        cfg = ClusterConfig(
+            name=member.name,
+            fleet_prefix=self.prefix,
+            pod_cidr=loc.pod_cidr,
+            service_cidr=loc.service_cidr,
+            kubernetes_version=member.kubernetes_version,
+            cilium_version=member.cilium_version,
+            nodes=nodes,
+            bpffs=str(self.paths.bpffs),
+            cluster_id=0,
+            mesh=None,
+            apiserver_port=APISERVER_PORT,
+            extra={"networkDataplane": loc.network_dataplane, "routingMode": loc.routing_mode},
+        )
+        cfg.write(cp.config)
+        objects = ObjectStore(cp.objects)
+        objects.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in DEFAULT_NAMESPACES)
+        objects.close()
+        if loc.network_dataplane == "cilium":
+            self.start_agent(member)
+
+    def delete_cluster(self, member: Member) -> None:
+        cp = self.cluster_paths(member.name)
+        for role in ("agent", "exporter", "etcd"):
+            self._stop(role, member.name)
+        if cp.objects.exists():
+            objects = ObjectStore(cp.objects)
+            for pod in objects.list("Pod"):
+                rec = ((pod.get("status") or {}).get("fleetnet") or {}).get("process")
+                if rec:
+                    procs.terminate(procs.ProcRecord.from_dict(rec))
+            objects.close()
+        mine = [n for n in topology.owned_netns(self.prefix) if cluster_owns(self.prefix, member.name, n)]
+        # pods before nodes
+        for ns in sorted(mine, key=lambda n: n.split(topology.SEP)[1] != "p"):
+            netlink.delete_netns(ns)
+            shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+        if cp.config.exists() and member.local is not None:
+            cfg = ClusterConfig.read(cp.config)
+            self._free_ips(member.local.underlay, [n.ip for n in cfg.nodes])
+        shutil.rmtree(cp.root, ignore_errors=True)
+
+    # ---------------------------------------------------------------- processes
+    def _spawn(self, role: str, member: str, argv: list[str], netns: str | None) -> procs.ProcRecord:
+        cp = self.cluster_paths(member)
+        cp.logs.mkdir(parents=True, exist_ok=True)
+        cp.run.mkdir(parents=True, exist_ok=True)
+        rec = procs.spawn(
+            argv, netns=netns, log_path=str(cp.logs / f"{role}.log"), pid_path=str(cp.run / f"{role}.pid")
+        )
+        self.recorder.add_process(f"{role}:{member}", rec.to_dict())
+        return rec
+
+    def _stop(self, role: str, member: str) -> None:
+        key = f"{role}:{member}"
+        rec = self.recorder.record.processes.get(key)
+        if rec is not None:
+            procs.terminate(procs.ProcRecord.from_dict(rec))
+            self.recorder.remove_process(key)
+
+    def is_running(self, role: str, member: str) -> bool:
+        rec = self.recorder.record.processes.get(f"{role}:{member}")
+        return rec is not None and procs.is_alive(procs.ProcRecord.from_dict(rec))
+
+    def start_agent(self, member: Member) -> None:
+        cfg = self.config(member)
+        cp = self.cluster_paths(member.name)
+        self._spawn(
+            "agent",
+            member.name,
+            [sys.executable, "-m", "fleetnet.agent", "--cluster-dir", str(cp.root)],
+            cfg.control_node.netns,
+        )
+
+    def restart_agent(self, member: Member) -> None:
+        self._stop("agent", member.name)
+        self.start_agent(member)
+
+    def _etcd_spec(self, cfg: ClusterConfig) -> EtcdServerSpec:
+        ap = self.cluster_paths(cfg.name).apiserver
+        return EtcdServerSpec(
+            name=cfg.name,
+            data_dir=str(ap / "etcd-data"),
+            listen_ip=cfg.control_node.ip,
+            client_port=cfg.apiserver_port,
+            peer_port=cfg.apiserver_port + 1,
+            cert_file=str(ap / "server.crt"),
+            key_file=str(ap / "server.key"),
+            trusted_ca_file=str(ap / "ca.crt"),
+        )
+
+    def start_apiserver(self, member: Member) -> None:
+        cfg = self.config(member)
+        cp = self.cluster_paths(member.name)
+        if not self.is_running("etcd", member.name):
+            self._spawn("etcd", member.name, etcd_argv(self._etcd_spec(cfg)), cfg.control_node.netns)
+        if not self.is_running("exporter", member.name):
+            (cp.apiserver / "status.json").unlink(missing_ok=True)
+            self._spawn(
+                "exporter",
+                member.name,
+                [sys.executable, "-m", "fleetnet.apiserver", "--cluster-dir", str(cp.root)],
+                cfg.control_node.netns,
+            )
+
+    def stop_apiserver(self, member: Member) -> None:
+        self._stop("exporter", member.name)
+        self._stop("etcd", member.name)
+
+    # ---------------------------------------------------------------- mesh
+    def peer_info(self, member: Member) -> PeerInfo:
+        cfg = self.config(member)
+        return PeerInfo(
+            name=member.name, cluster_id=cfg.cluster_id, endpoint=f"https://{cfg.control_node.ip}:{cfg.apiserver_port}"
+        )
+
+    def join(self, member: Member, cluster_id: int, ca: CertKeyPair, options: ProfileOptions, profile: str) -> PeerInfo:
+        cfg = self.config(member)
+        cp = self.cluster_paths(member.name)
+        ap = cp.apiserver
+        ap.mkdir(parents=True, exist_ok=True)
+        certs.write_ca(ap, "ca", ca)
+        certs.write_pair(ap, "server", meshcerts.server_cert(ca, [n.ip for n in cfg.nodes]))
+        certs.write_pair(ap, "admin", meshcerts.admin_cert(ca, member.name))
+        certs.write_pair(ap, "root", meshcerts.root_cert(ca))
+        cm = cp.clustermesh
+        cm.mkdir(parents=True, exist_ok=True)
+        certs.write_ca(cm, "common-etcd-client-ca", ca)
+        certs.write_pair(cm, "common-etcd-client", meshcerts.remote_cert(ca, member.name))
+        write_atomic(ap / "peers.json", json.dumps([]))
+        new = ClusterConfig(
+            **{
+                **{f: getattr(cfg, f) for f in cfg.__slots__},  # type: ignore[attr-defined]
+                "cluster_id": cluster_id,
+                "mesh": MeshConfig(
+                    profile=profile,
+                    require_global_namespace=options.require_global_namespace,
+                    policy_default_local_cluster=options.policy_default_local_cluster,
+                    service_cache_ttl_seconds=options.service_cache_ttl_seconds,
+                ),
+            }
+        )
+        new.write(cp.config)
+        self.start_apiserver(member)
+        self._wait_apiserver_ready(member, timeout=30.0)
+        return PeerInfo(
+            name=member.name, cluster_id=cluster_id, endpoint=f"https://{cfg.control_node.ip}:{cfg.apiserver_port}"
+        )
+
+    def _wait_apiserver_ready(self, member: Member, timeout: float) -> None:
+        status = self.cluster_paths(member.name).apiserver / "status.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if json.loads(status.read_text()).get("ready"):
+                    return
+            except (OSError, ValueError):
+                pass
+            if not self.is_running("exporter", member.name) or not self.is_running("etcd", member.name):
+                raise SystemFailure(
+                    f"the clustermesh-apiserver of {member.name} exited during start-up; see "
+                    f"{self.cluster_paths(member.name).logs}."
+                )
+            time.sleep(0.05)
+        raise SystemFailure(f"the clustermesh-apiserver of {member.name} was not ready within {timeout:.0f} s.")
+
+    def set_peers(self, member: Member, ca: CertKeyPair, peers: Sequence[PeerInfo]) -> None:
+        cp = self.cluster_paths(member.name)
+        cm = cp.clustermesh
+        cm.mkdir(parents=True, exist_ok=True)
+        # users first, so that a peer's agent can read this member's etcd as soon as it is told about it
+        write_atomic(cp.apiserver / "peers.json", json.dumps(sorted(p.name for p in peers)))
+        wanted = {p.name for p in peers}
+        for p in peers:
+            text = etcdconfig.render(
+                etcdconfig.EtcdClientConfig(
+                    endpoints=(p.endpoint,),
+                    trusted_ca_file=str(cm / "common-etcd-client-ca.crt"),
+                    cert_file=str(cm / "common-etcd-client.crt"),
+                    key_file=str(cm / "common-etcd-client.key"),
+                )
+            )
+            path = cm / p.name
+            if not path.exists() or path.read_text() != text:
+                write_atomic(path, text, mode=0o600)
+        for f in cm.iterdir():
+            if "." not in f.name and f.name not in wanted:
+                f.unlink(missing_ok=True)
+
+    def leave(self, member: Member) -> None:
+        cp = self.cluster_paths(member.name)
+        for f in cp.clustermesh.iterdir() if cp.clustermesh.exists() else []:
+            f.unlink(missing_ok=True)
+        cfg = self.config(member)
+        new = ClusterConfig(
+            **{
+                **{f: getattr(cfg, f) for f in cfg.__slots__},  # type: ignore[attr-defined]
+                "cluster_id": 0,
+                "mesh": None,
+            }
+        )
+        new.write(cp.config)
+        self.stop_apiserver(member)
+        shutil.rmtree(cp.apiserver, ignore_errors=True)
+
+    # ---------------------------------------------------------------- agent API
+    def agent_get(self, member: Member, path: str, timeout: float = 2.0) -> Any:
+        sock = self.cluster_paths(member.name).agent_socket
+        try:
+            with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=timeout) as c:
+                r = c.get(f"http://agent{path}")
+        except (httpx.HTTPError, OSError) as e:
+            raise SystemFailure(f"the agent of {member.name} does not answer ({e}); is it running?") from e
+        if r.status_code >= 400:
+            raise SystemFailure(f"the agent of {member.name} answered {r.status_code}: {r.text}")
+        return r.json()
+
+    def agent_post(self, member: Member, path: str, body: Any, timeout: float = 10.0) -> Any:
+        sock = self.cluster_paths(member.name).agent_socket
+        try:
+            with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=timeout) as c:
+                r = c.post(f"http://agent{path}", json=body)
+        except (httpx.HTTPError, OSError) as e:
+            raise SystemFailure(f"the agent of {member.name} does not answer ({e}); is it running?") from e
+        if r.status_code >= 400:
+            from fleetnet.errors import InvalidInput
+
+            msg = (
+                r.json().get("error", r.text)
+                if r.headers.get("content-type", "").startswith("application/json")
+                else r.text
+            )
+            raise InvalidInput(str(msg))
+        return r.json()
+
+    def remote_status(self, member: Member) -> list[RemoteStatus] | None:
+        try:
+            data = self.agent_get(member, "/v1/cluster", timeout=1.0)
+        except SystemFailure:
+            return None
+        return [
+            RemoteStatus(
+                name=c["name"],
+                ready=bool(c.get("ready")),
+                connected=bool(c.get("connected")),
+                error=c.get("last-failure-reason"),
+            )
+            for c in data.get("clusters", [])
+        ]
+
+    def upgrade(self, member: Member, kubernetes_version: str, cilium_version: str) -> None:
+        cp = self.cluster_paths(member.name)
+        cfg = self.config(member)
+        new = ClusterConfig(
+            **{
+                **{f: getattr(cfg, f) for f in cfg.__slots__},  # type: ignore[attr-defined]
+                "kubernetes_version": kubernetes_version,
+                "cilium_version": cilium_version,
+            }
+        )
+        new.write(cp.config)
+        self.restart_agent(member)
+        if self.is_running("exporter", member.name):
+            self._stop("exporter", member.name)
+            self.start_apiserver(member)
+
+    def supervise(self, members: Sequence[Member]) -> None:
+        """Restart a member's processes that died (what the kubelet does for pods)."""
+        for m in members:
+            if m.local is None or m.local.network_dataplane != "cilium":
+                continue
+            if not self.is_running("agent", m.name):
+                log.warning("agent of %s is not running; starting it", m.name)
+                self.start_agent(m)
+            if (
+                m.mesh is not None
+                and m.mesh.state != "Failed"
+                and (self.cluster_paths(m.name).apiserver / "server.crt").exists()
+            ):
+                if not self.is_running("etcd", m.name) or not self.is_running("exporter", m.name):
+                    log.warning("clustermesh-apiserver of %s is not running; starting it", m.name)
+                    self.start_apiserver(m)

@@ -1,0 +1,108 @@
+"""Update runs: staged Kubernetes upgrades of fleet members (reference azure-fleet.md §3).
+
+Pure planning only — the daemon does the upgrades. ``strategy`` parses strategies and run goals,
+``state`` holds a run's whole status tree, ``scheduler`` is the reducer (``apply`` events, ``step``
+for actions), ``validate`` refuses a run before it starts, and ``codec`` stores it as Azure JSON.
+"""
+
+from __future__ import annotations
+
+from fleetnet.plan.updaterun.codec import run_from_json, run_to_json
+from fleetnet.plan.updaterun.events import (
+    Action,
+    CheckMeshHealth,
+    CreateGate,
+    Event,
+    GateApproved,
+    MemberUpgradeFailed,
+    MemberUpgradeSucceeded,
+    MeshHealthResult,
+    SkipRequested,
+    SkipTarget,
+    SkipTargetType,
+    StartMemberUpgrade,
+    StartRequested,
+    StopRequested,
+)
+from fleetnet.plan.updaterun.scheduler import apply, new_gate_id, next_wakeup, outstanding, step
+from fleetnet.plan.updaterun.state import (
+    AfterStageWaitStatus,
+    GateRef,
+    GateStatus,
+    GroupStatus,
+    MemberStatus,
+    MeshHealthStatus,
+    RunState,
+    StageStatus,
+    Timing,
+    UpdateState,
+    UpdateStatus,
+    new_run,
+)
+from fleetnet.plan.updaterun.strategy import (
+    Amount,
+    GateSpec,
+    GateType,
+    GroupSpec,
+    MemberInfo,
+    NodeImageSelection,
+    StageSpec,
+    Strategy,
+    UpgradeSpec,
+    UpgradeType,
+    assign,
+    parse_strategy,
+    strategy_to_json,
+)
+from fleetnet.plan.updaterun.validate import prevalidate, require_valid
+
+__all__ = [
+    "Action",
+    "AfterStageWaitStatus",
+    "Amount",
+    "CheckMeshHealth",
+    "CreateGate",
+    "Event",
+    "GateApproved",
+    "GateRef",
+    "GateSpec",
+    "GateStatus",
+    "GateType",
+    "GroupSpec",
+    "GroupStatus",
+    "MemberInfo",
+    "MemberStatus",
+    "MemberUpgradeFailed",
+    "MemberUpgradeSucceeded",
+    "MeshHealthResult",
+    "MeshHealthStatus",
+    "NodeImageSelection",
+    "RunState",
+    "SkipRequested",
+    "SkipTarget",
+    "SkipTargetType",
+    "StageSpec",
+    "StageStatus",
+    "StartMemberUpgrade",
+    "StartRequested",
+    "StopRequested",
+    "Strategy",
+    "Timing",
+    "UpdateState",
+    "UpdateStatus",
+    "UpgradeSpec",
+    "UpgradeType",
+    "apply",
+    "assign",
+    "new_gate_id",
+    "new_run",
+    "next_wakeup",
+    "outstanding",
+    "parse_strategy",
+    "prevalidate",
+    "require_valid",
+    "run_from_json",
+    "run_to_json",
+    "step",
+    "strategy_to_json",
+]
