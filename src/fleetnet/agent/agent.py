@@ -25,6 +25,7 @@ from fleetnet.model.cluster import ClusterConfig
 log = logging.getLogger(__name__)
 
 POLL = 0.05
+RESYNC = 0.5  # also reconcile this often without a trigger: pods turning ready, containers that died
 
 
 class Agent:
@@ -58,6 +59,7 @@ class Agent:
         cfg_mtime = 0.0
         cm_mtime = -1.0
         rev = -1
+        last = 0.0
         try:
             while True:
                 try:
@@ -76,8 +78,9 @@ class Agent:
                     if r != rev:
                         rev = r
                         self._dirty.set()
-                    if self._dirty.is_set():
+                    if self._dirty.is_set() or time.monotonic() - last > RESYNC:
                         self._dirty.clear()
+                        last = time.monotonic()
                         await asyncio.to_thread(self._reconcile)
                     self.last_error = None
                 except Exception as e:

@@ -82,8 +82,10 @@ class Kubelet:
 
     # ---------------------------------------------------------------- reconcile
     def reconcile(self) -> None:
-        self._deployments()
-        self._pods()
+        try:
+            self._deployments()
+        finally:
+            self._pods()
 
     def _deployments(self) -> None:
         from fleetnet.model.kube import object_from_dict
@@ -97,12 +99,12 @@ class Kubelet:
         for d in deployments:
             ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
             owned = [p for p in pods if _owner(p) == ("Deployment", name) and p["metadata"].get("namespace") == ns]
-            deploy = object_from_dict(d)
+            deploy = object_from_dict(_spec_only(d))
             create, delete = deployment_pods(
-                deploy,
+                deploy,  # type: ignore[arg-type]
                 nodes,
-                [object_from_dict(p) for p in owned],
-                rng=self.rng,  # type: ignore[arg-type]
+                [object_from_dict(_spec_only(p)) for p in owned],  # type: ignore[misc]
+                rng=self.rng,
             )
             if create:
                 docs = []
@@ -262,6 +264,12 @@ class Kubelet:
             log_path=str(logs / f"{ns}_{name}.log"),
             pid_path=str(self.agent.paths.run / f"pod_{ns}_{name}.pid"),
         )
+
+
+def _spec_only(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as a user would write it: controller bookkeeping removed, for the strict parser."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
+    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": meta}
 
 
 def _owner(p: dict[str, Any]) -> tuple[str, str]:

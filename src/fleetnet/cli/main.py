@@ -206,20 +206,25 @@ def _hoist(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _die(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main() -> None:
     argv = _hoist(sys.argv[1:])
     try:
         app(args=argv, prog_name="fleetnet", standalone_mode=False)
     except DaemonNotRunning as e:
-        fail(str(e), 2)
+        _die(str(e), 2)
     except FleetnetError as e:
-        fail(str(e), 1)
+        _die(str(e), 1)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
-        fail("aborted.", 1)
+        _die("aborted.", 1)
     except KeyboardInterrupt:
-        fail("interrupted.", 130)
+        _die("interrupted.", 130)
     except Exception as e:  # click usage errors and the like
         import click
 

@@ -40,6 +40,7 @@ __all__ = [
     "ProgInfo",
     "close_fd",
     "link_create_tcx",
+    "link_detach",
     "link_info",
     "link_update",
     "map_info",
@@ -64,6 +65,7 @@ _MAP_UPDATE_BATCH = 26
 _MAP_DELETE_BATCH = 27
 _LINK_CREATE = 28
 _LINK_UPDATE = 29
+_LINK_DETACH = 34
 
 # enum bpf_map_type, the per-CPU ones (their values hold one slot per possible CPU)
 _PERCPU_TYPES = {5, 6, 10, 21}
@@ -217,6 +219,14 @@ def link_update(link_fd: int, prog_fd: int) -> None:
     a = _attr()
     struct.pack_into("=IIII", a, 0, link_fd, prog_fd, 0, 0)
     _bpf(_LINK_UPDATE, a, f"updating link fd {link_fd}")
+
+
+def link_detach(link_fd: int) -> None:
+    """Detaches a link now; dropping its last reference instead detaches it later, from a
+    kernel work queue, and a new attachment made meanwhile would find the old one (EEXIST)."""
+    a = _attr()
+    struct.pack_into("=I", a, 0, link_fd)
+    _bpf(_LINK_DETACH, a, f"detaching link fd {link_fd}")
 
 
 def possible_cpus() -> int:

@@ -270,7 +270,7 @@ def _index(ipr: Any, ns: str, ifname: str) -> int:
     return int(found[0])
 
 
-def _link_msg(ipr: Any, ns: str, ifname: str) -> Any | None:
+def _link_msg(ipr: Any, ifname: str) -> Any | None:
     found = ipr.link_lookup(ifname=ifname)
     if not found:
         return None
@@ -346,7 +346,7 @@ def create_bridge(ns: str, name: str, cidr_addr: str | None = None) -> None:
     addr = _split_cidr(cidr_addr) if cidr_addr else None
 
     def make(ipr: Any) -> None:
-        msg = _link_msg(ipr, ns, name)
+        msg = _link_msg(ipr, name)
         if msg is None:
             ipr.link("add", ifname=name, kind="bridge")
         elif _kind(msg) != "bridge":
@@ -374,7 +374,7 @@ def create_veth(ns_a: str, name_a: str, ns_b: str, name_b: str, mtu: int = 1500)
     try:
 
         def make(ipr: Any) -> None:
-            msg = _link_msg(ipr, ns_a, name_a)
+            msg = _link_msg(ipr, name_a)
             if msg is not None:
                 if _kind(msg) == "veth" and peer_index is not None and msg.get("IFLA_LINK") == peer_index:
                     return

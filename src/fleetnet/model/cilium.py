@@ -41,6 +41,63 @@ POLICY_LABEL_CLUSTER = "io.cilium.k8s.policy.cluster"
 NODE_SOURCE_CUSTOM_RESOURCE = "custom-resource"
 ENDPOINT_SLICES_EXPORT_MODES = ("", "services-and-endpointslices", "endpointslices-only")
 
+# Go field names (json tags where Cilium has them), in struct order
+_SERVICE_FIELDS = (
+    "cluster",
+    "namespace",
+    "name",
+    "frontends",
+    "backends",
+    "hostnames",
+    "zones",
+    "labels",
+    "selector",
+    "includeExternal",
+    "shared",
+    "clusterID",
+)
+_IP_PAIR_FIELDS = (
+    "IP",
+    "Mask",
+    "HostIP",
+    "ID",
+    "Key",
+    "Metadata",
+    "K8sNamespace",
+    "K8sPodName",
+    "K8sPodUID",
+    "K8sServiceAccount",
+    "NamedPorts",
+)
+_NODE_FIELDS = (
+    "Name",
+    "Cluster",
+    "IPAddresses",
+    "IPv4AllocCIDR",
+    "IPv4SecondaryAllocCIDRs",
+    "IPv6AllocCIDR",
+    "IPv6SecondaryAllocCIDRs",
+    "IPv4HealthIP",
+    "IPv6HealthIP",
+    "IPv4IngressIP",
+    "IPv6IngressIP",
+    "ClusterID",
+    "Source",
+    "EncryptionKey",
+    "Labels",
+    "Annotations",
+    "NodeIdentity",
+    "WireguardPubKey",
+    "BootID",
+)
+_CAPABILITY_FIELDS = (
+    "syncedCanaries",
+    "cached",
+    "maxConnectedClusters",
+    "serviceExportsEnabled",
+    "endpointSlicesExportMode",
+)
+
 # ---------------------------------------------------------------------------------------------
 # Go's encoding/json, both ways
 
@@ -344,24 +401,7 @@ class ClusterService:
         non-zero, id; None here means "check always").
         """
         dec = _Decoder("ClusterService", key)
-        top = dec.struct(
-            dec.load(data),
-            "",
-            (
-                "cluster",
-                "namespace",
-                "name",
-                "frontends",
-                "backends",
-                "hostnames",
-                "zones",
-                "labels",
-                "selector",
-                "includeExternal",
-                "shared",
-                "clusterID",
-            ),
-        )
+        top = dec.struct(dec.load(data), "", _SERVICE_FIELDS)
 
         def port_config(v: Any, path: str) -> dict[str, L4Addr]:
             out: dict[str, L4Addr] = {}
@@ -422,8 +462,11 @@ class ClusterService:
         )
         parsed = _parse_key(dec, key, keys.KeyKind.SERVICE)
         if (parsed.namespace, parsed.name) != (namespace, name):
-            dec.fail("", f"namespaced name does not match key: got {namespace}/{name}, expected "
-                     f"{parsed.namespace}/{parsed.name}")
+            dec.fail(
+                "",
+                f"namespaced name does not match key: got {namespace}/{name}, expected "
+                f"{parsed.namespace}/{parsed.name}",
+            )
         _check_cluster(dec, svc_cluster, parsed.cluster, cluster)
         if cluster_id is not None and svc_cluster_id != cluster_id:
             dec.fail("clusterID", f"unexpected cluster ID: got {svc_cluster_id}, expected {cluster_id}")
@@ -539,23 +582,7 @@ class IPIdentityPair:
         """Decode and validate; the key's suffix must equal the entry's prefix string. With
         ``cluster_id`` the identity must be reserved (< 256) or in that cluster's range."""
         dec = _Decoder("ipcache entry", key)
-        f = dec.struct(
-            dec.load(data),
-            "",
-            (
-                "IP",
-                "Mask",
-                "HostIP",
-                "ID",
-                "Key",
-                "Metadata",
-                "K8sNamespace",
-                "K8sPodName",
-                "K8sPodUID",
-                "K8sServiceAccount",
-                "NamedPorts",
-            ),
-        )
+        f = dec.struct(dec.load(data), "", _IP_PAIR_FIELDS)
         ip = dec.ip(f.get("IP"), "IP")
         mask = dec.mask(f.get("Mask"), "Mask")
         prefix: int | None = None
@@ -666,9 +693,7 @@ class Node:
                 continue
             if a.type == "InternalIP":
                 return a.ip
-            if a.type == "ExternalIP":
-                backup = a.ip
-            elif backup is None:
+            if a.type == "ExternalIP" or backup is None:
                 backup = a.ip
         return backup
 
@@ -719,31 +744,7 @@ class Node:
         """Decode and validate: Cilium's ``Node.validate`` plus the remote validators
         (``ClusterNameValidator``, ``NameValidator``, ``ClusterIDValidator``)."""
         dec = _Decoder("Node", key)
-        f = dec.struct(
-            dec.load(data),
-            "",
-            (
-                "Name",
-                "Cluster",
-                "IPAddresses",
-                "IPv4AllocCIDR",
-                "IPv4SecondaryAllocCIDRs",
-                "IPv6AllocCIDR",
-                "IPv6SecondaryAllocCIDRs",
-                "IPv4HealthIP",
-                "IPv6HealthIP",
-                "IPv4IngressIP",
-                "IPv6IngressIP",
-                "ClusterID",
-                "Source",
-                "EncryptionKey",
-                "Labels",
-                "Annotations",
-                "NodeIdentity",
-                "WireguardPubKey",
-                "BootID",
-            ),
-        )
+        f = dec.struct(dec.load(data), "", _NODE_FIELDS)
 
         def cidr(v: Any, path: str) -> str | None:
             if v is None:
@@ -967,17 +968,7 @@ class CiliumClusterConfig:
         dec = _Decoder("cluster config", key)
         _parse_key(dec, key, keys.KeyKind.CLUSTER_CONFIG)
         top = dec.struct(dec.load(data), "", ("id", "capabilities"))
-        caps = dec.struct(
-            top.get("capabilities"),
-            "capabilities",
-            (
-                "syncedCanaries",
-                "cached",
-                "maxConnectedClusters",
-                "serviceExportsEnabled",
-                "endpointSlicesExportMode",
-            ),
-        )
+        caps = dec.struct(top.get("capabilities"), "capabilities", _CAPABILITY_FIELDS)
         exports = caps.get("serviceExportsEnabled")
         return cls(
             dec.uint(top.get("id"), "id", 32),
@@ -1005,7 +996,10 @@ class CiliumClusterConfig:
         if problem:
             return problem
         remote_max = self.capabilities.max_connected_clusters
-        if local_max_connected_clusters != DEFAULT_MAX_CONNECTED_CLUSTERS and remote_max != local_max_connected_clusters:
+        if (
+            local_max_connected_clusters != DEFAULT_MAX_CONNECTED_CLUSTERS
+            and remote_max != local_max_connected_clusters
+        ):
             return f"mismatched MaxConnectedClusters; local={local_max_connected_clusters}, remote={remote_max}"
         if self.capabilities.endpoint_slices_export_mode not in ENDPOINT_SLICES_EXPORT_MODES:
             return f"invalid endpoint slices export mode {self.capabilities.endpoint_slices_export_mode!r}"

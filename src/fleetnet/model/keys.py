@@ -108,7 +108,7 @@ def synced_key(cluster: str, prefix: str) -> str:
 
 def synced_keys(cluster: str, *, cached: bool = False) -> tuple[str, ...]:
     """The canaries an agent waits for before listing each prefix of ``cluster``."""
-    prefixes = SYNCED_STATE_PREFIXES
+    prefixes: tuple[str, ...] = SYNCED_STATE_PREFIXES
     if cached:
         prefixes = tuple(state_to_cache_prefix(p) for p in prefixes)
     return tuple(synced_key(cluster, p) for p in prefixes)
@@ -191,9 +191,7 @@ def parse_key(key: str) -> ParsedKey:
     if kind == "ip" and len(rest) in (2, 3):
         if not cached and rest[0] != ADDRESS_SPACE:
             _bad(key)
-        return ParsedKey(
-            KeyKind.IP, cluster=rest[0] if cached else None, ip="/".join(rest[1:]), cached=cached
-        )
+        return ParsedKey(KeyKind.IP, cluster=rest[0] if cached else None, ip="/".join(rest[1:]), cached=cached)
     if kind == "identities":
         if not cached and len(rest) == 2 and rest[0] == "id":
             return ParsedKey(KeyKind.IDENTITY, identity=_identity(key, rest[1]))
@@ -210,4 +208,3 @@ def _identity(key: str, text: str) -> int:
 
 def _bad(key: str) -> NoReturn:
     raise InvalidInput(f"{key!r} is not a ClusterMesh kvstore key.")
-

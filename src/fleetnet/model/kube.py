@@ -16,6 +16,8 @@ the built-in images: ``fleetnet/echo`` (an echo server on every containerPort) o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fleetnet.model.kube_parse import (
     is_dns1035_label,
     is_dns1123_label,
@@ -106,6 +108,6 @@ __all__ = [
 ]
 
 
-def matches(selector: FrozenMap[str, str] | dict[str, str], labels: FrozenMap[str, str] | dict[str, str]) -> bool:
+def matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """Whether ``labels`` satisfy an equality-based selector (every selector pair is present)."""
     return all(labels.get(k) == v for k, v in selector.items())

@@ -266,8 +266,7 @@ _NAME_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
     "label": (is_dns1123_label, _LABEL_RULE),
     "dns1035": (
         is_dns1035_label,
-        "use at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter "
-        "or digit",
+        "use at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit",
     ),
     "subdomain": (
         is_dns1123_subdomain,
@@ -397,16 +396,16 @@ _TOP = {"apiVersion", "kind", "metadata", "spec"}
 
 
 def _parse_namespace(d: _Doc, doc: dict[str, Any], ns: str | None, stored: bool) -> KubeObject:
+    meta = _metadata(d, doc.get("metadata"), namespaced=False, name_rule="label", default_namespace=None)
     _mapping(d, doc, "", _TOP, {"status"})
     if doc.get("spec") is not None:
         _mapping(d, doc["spec"], "spec", set(), {"finalizers"})
-    meta = _metadata(d, doc.get("metadata"), namespaced=False, name_rule="label", default_namespace=None)
     return Namespace(meta)
 
 
 def _parse_pod(d: _Doc, doc: dict[str, Any], ns: str | None, stored: bool) -> KubeObject:
-    _mapping(d, doc, "", _TOP, {"status"})
     meta = _metadata(d, doc.get("metadata"), namespaced=True, name_rule="subdomain", default_namespace=ns)
+    _mapping(d, doc, "", _TOP, {"status"})
     if doc.get("spec") is None:
         d.fail("spec", "is required")
     spec = _pod_spec(d, doc["spec"], "spec", allow_node_name=True)
@@ -414,8 +413,8 @@ def _parse_pod(d: _Doc, doc: dict[str, Any], ns: str | None, stored: bool) -> Ku
 
 
 def _parse_deployment(d: _Doc, doc: dict[str, Any], ns: str | None, stored: bool) -> KubeObject:
-    _mapping(d, doc, "", _TOP, {"status"})
     meta = _metadata(d, doc.get("metadata"), namespaced=True, name_rule="subdomain", default_namespace=ns)
+    _mapping(d, doc, "", _TOP, {"status"})
     if doc.get("spec") is None:
         d.fail("spec", "is required")
     spec = _mapping(
@@ -484,8 +483,8 @@ def _service_port(d: _Doc, v: Any, path: str) -> ServicePort:
 
 
 def _parse_service(d: _Doc, doc: dict[str, Any], ns: str | None, stored: bool) -> KubeObject:
-    _mapping(d, doc, "", _TOP, {"status"})
     meta = _metadata(d, doc.get("metadata"), namespaced=True, name_rule="dns1035", default_namespace=ns)
+    _mapping(d, doc, "", _TOP, {"status"})
     spec = _mapping(
         d,
         doc.get("spec") or {},
@@ -536,7 +535,9 @@ def _cluster_ip(d: _Doc, spec: Mapping[str, Any]) -> str | None:
     ip: str | None = None
     if spec.get("clusterIP") not in (None, ""):
         ip = _str(d, spec["clusterIP"], "spec.clusterIP")
-    ips = [_str(d, x, f"spec.clusterIPs[{i}]") for i, x in enumerate(_list(d, spec.get("clusterIPs"), "spec.clusterIPs"))]
+    ips = [
+        _str(d, x, f"spec.clusterIPs[{i}]") for i, x in enumerate(_list(d, spec.get("clusterIPs"), "spec.clusterIPs"))
+    ]
     if len(ips) > 1:
         d.fail("spec.clusterIPs", "may hold one address only: Services are single-stack IPv4")
     if ips:
@@ -548,24 +549,24 @@ def _cluster_ip(d: _Doc, spec: Mapping[str, Any]) -> str | None:
     try:
         parsed = ipaddress.ip_address(ip)
     except ValueError:
-        d.fail("spec.clusterIP", f"{ip!r} is neither an IPv4 address nor \"None\" (headless)")
+        d.fail("spec.clusterIP", f'{ip!r} is neither an IPv4 address nor "None" (headless)')
     if parsed.version != 4:
         d.fail("spec.clusterIP", f"{ip!r} is not an IPv4 address: Services are single-stack IPv4")
     return ip
 
 
 def _parse_policy(d: _Doc, doc: dict[str, Any], ns: str | None, stored: bool) -> KubeObject:
-    _mapping(d, doc, "", _TOP | {"specs"}, {"status"})
     namespaced = d.kind == CNP_KIND
     meta = _metadata(d, doc.get("metadata"), namespaced=namespaced, name_rule="subdomain", default_namespace=ns)
+    _mapping(d, doc, "", _TOP | {"specs"}, {"status"})
     assert d.kind is not None
     # plan/policy validates the rules; here they are carried as they are
     return PolicyObject(kind=d.kind, meta=meta, spec=doc.get("spec"), specs=doc.get("specs"))
 
 
 def _parse_endpointslice(d: _Doc, doc: dict[str, Any], ns: str | None, stored: bool) -> KubeObject:
-    _mapping(d, doc, "", {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"})
     meta = _metadata(d, doc.get("metadata"), namespaced=True, name_rule="subdomain", default_namespace=ns)
+    _mapping(d, doc, "", {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"})
     address_type = _str(d, doc.get("addressType", "IPv4"), "addressType")
     endpoints: list[Endpoint] = []
     for i, e in enumerate(_list(d, doc.get("endpoints"), "endpoints")):
@@ -620,9 +621,7 @@ def _supported_kinds() -> str:
     return ", ".join(f"{k} ({v[0]})" for k, v in _KINDS.items())
 
 
-def parse_document(
-    doc: Any, d: _Doc, *, namespace: str | None = None, stored: bool = False
-) -> Iterator[KubeObject]:
+def parse_document(doc: Any, d: _Doc, *, namespace: str | None = None, stored: bool = False) -> Iterator[KubeObject]:
     """Objects of one document (a ``v1 List`` yields its items)."""
     if not isinstance(doc, dict):
         d.fail("", f"must be a mapping with apiVersion and kind, not {_describe(doc)}")

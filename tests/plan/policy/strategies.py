@@ -1,5 +1,7 @@
 """Hypothesis strategies over a small world (3 clusters, 2 namespaces, 2 label keys) so that randomly
-written selectors and rules often select something, and policy documents in the YAML shape users write."""
+written selectors and rules often select something, and policy documents in the YAML shape users write.
+
+Choices are precomputed and drawn with ``sampled_from`` so that generating a policy stays cheap."""
 
 from __future__ import annotations
 
@@ -23,6 +25,37 @@ NS_KEY = "io.kubernetes.pod.namespace"
 CLUSTER_KEY = "io.cilium.k8s.policy.cluster"
 
 
+def _prefixed(key: str) -> tuple[str, ...]:
+    return (key, f"k8s:{key}", f"any:{key}")
+
+
+_POD_KEY_VALUES = [(k, POD_VALUES) for key in POD_KEYS for k in _prefixed(key)]
+_PEER_KEY_VALUES = (
+    _POD_KEY_VALUES * 2
+    + [(k, NAMESPACES) for k in _prefixed(NS_KEY)]
+    + [(k, CLUSTERS) for k in _prefixed(CLUSTER_KEY)]
+    + [("reserved:host", ("",)), ("reserved:world", ("",))]
+)
+
+
+def _requirements(pairs: list[tuple[str, tuple[str, ...]]]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """All single matchLabels items and matchExpressions over these keys."""
+    labels = [(k, v) for k, values in pairs for v in values]
+    exprs: list[dict[str, Any]] = []
+    for k, values in pairs:
+        for op in ("In", "NotIn"):
+            exprs += [{"key": k, "operator": op, "values": [v]} for v in values]
+            exprs.append({"key": k, "operator": op, "values": list(values[:2])})
+        exprs += [{"key": k, "operator": "Exists"}, {"key": k, "operator": "DoesNotExist"}]
+    return labels, exprs
+
+
+_SUBJECT_LABELS, _SUBJECT_EXPRS = _requirements(_POD_KEY_VALUES)
+_PEER_LABELS, _PEER_EXPRS = _requirements(_PEER_KEY_VALUES)
+_SIZES_LABELS = st.sampled_from((0, 0, 1, 1, 2))
+_SIZES_EXPRS = st.sampled_from((0, 0, 0, 1, 2))
+
+
 def pod_labels(cluster: str | None = None) -> st.SearchStrategy[LabelSet]:
     return st.builds(
         pod_security_labels,
@@ -32,95 +65,62 @@ def pod_labels(cluster: str | None = None) -> st.SearchStrategy[LabelSet]:
     )
 
 
-def _prefixed(key: str) -> st.SearchStrategy[str]:
-    return st.sampled_from((key, f"k8s:{key}", f"any:{key}"))
-
-
-def _key_and_values(subject: bool) -> st.SearchStrategy[tuple[str, tuple[str, ...]]]:
-    pod = st.sampled_from(POD_KEYS).flatmap(lambda k: st.tuples(_prefixed(k), st.just(POD_VALUES)))
-    if subject:
-        return pod
-    return st.one_of(
-        pod,
-        pod,
-        st.tuples(_prefixed(NS_KEY), st.just(NAMESPACES)),
-        st.tuples(_prefixed(CLUSTER_KEY), st.just(CLUSTERS)),
-        st.tuples(st.sampled_from(("reserved:host", "reserved:world")), st.just(("",))),
-    )
-
-
-@st.composite
-def _expression(draw: st.DrawFn, subject: bool) -> dict[str, Any]:
-    key, values = draw(_key_and_values(subject))
-    op = draw(st.sampled_from(("In", "NotIn", "Exists", "DoesNotExist")))
-    expr: dict[str, Any] = {"key": key, "operator": op}
-    if op in ("In", "NotIn"):
-        expr["values"] = draw(st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True))
-    return expr
-
-
 @st.composite
 def selector_doc(draw: st.DrawFn, subject: bool = False) -> dict[str, Any]:
-    """A label selector as written in YAML; subject selectors stay on pod keys (as a CNP requires)."""
+    """A label selector as written in YAML; mostly small, so that rules often select something.
+    Subject selectors stay on pod keys (a CNP's endpointSelector cannot name another namespace)."""
+    label_items, exprs = (_SUBJECT_LABELS, _SUBJECT_EXPRS) if subject else (_PEER_LABELS, _PEER_EXPRS)
     doc: dict[str, Any] = {}
-    # Mostly small selectors, so that rules often select something.
-    match_labels = {}
-    for _ in range(draw(st.sampled_from((0, 0, 1, 1, 2)))):
-        key, values = draw(_key_and_values(subject))
-        match_labels[key] = draw(st.sampled_from(values))
+    match_labels = dict(draw(st.lists(st.sampled_from(label_items), max_size=draw(_SIZES_LABELS))))
     if match_labels:
         doc["matchLabels"] = match_labels
-    exprs = [draw(_expression(subject)) for _ in range(draw(st.sampled_from((0, 0, 0, 1, 2))))]
-    if exprs:
-        doc["matchExpressions"] = exprs
+    expressions = draw(st.lists(st.sampled_from(exprs), max_size=draw(_SIZES_EXPRS)))
+    if expressions:
+        doc["matchExpressions"] = expressions
     return doc
 
 
-@st.composite
-def _ports_doc(draw: st.DrawFn) -> list[dict[str, Any]]:
-    ports = []
-    for _ in range(draw(st.integers(1, 2))):
-        port: dict[str, Any] = {}
-        number = draw(st.sampled_from((None, 80, "80", 443, 53)))
-        if number is not None:
-            port["port"] = number
-        protocol = draw(st.sampled_from((None, "TCP", "UDP", "ANY")))
-        if protocol is not None:
-            port["protocol"] = protocol
-        ports.append(port)
-    return [{"ports": ports}]
+_PORT = st.sampled_from(
+    [{}]
+    + [
+        {k: v for k, v in (("port", number), ("protocol", proto)) if v is not None}
+        for number in (None, 80, "80", 443, 53)
+        for proto in (None, "TCP", "UDP", "ANY")
+        if number is not None or proto is not None
+    ]
+)
+_TO_PORTS = st.lists(_PORT, min_size=1, max_size=2).map(lambda ports: [{"ports": ports}])
+_ENTITY_LISTS = st.lists(st.sampled_from(ENTITIES), max_size=2)
+_SUBJECT = st.one_of(st.just({}), selector_doc(subject=True))
+
+
+# Which of (endpoints, entities, toPorts) a peer item has: L3 only, L3+L4, L4 only (every peer), {} ...
+_SHAPES = st.sampled_from(
+    [(1, 0, 0), (1, 0, 0), (1, 0, 1), (1, 0, 1), (1, 1, 0), (0, 1, 0), (0, 1, 1), (0, 0, 1), (0, 0, 0), (1, 1, 1)]
+)
 
 
 @st.composite
 def peer_item(draw: st.DrawFn, direction: str) -> dict[str, Any]:
-    endpoints, entities = (
-        ("fromEndpoints", "fromEntities") if direction == "ingress" else ("toEndpoints", "toEntities")
-    )
+    endpoints, entities = ("fromEndpoints", "fromEntities") if direction == "ingress" else ("toEndpoints", "toEntities")
+    has_endpoints, has_entities, has_ports = draw(_SHAPES)
     item: dict[str, Any] = {}
-    if draw(st.integers(0, 2)) > 0:
-        item[endpoints] = draw(
-            st.lists(selector_doc(), min_size=draw(st.sampled_from((0, 1, 1, 1))), max_size=2)
-        )
-    if draw(st.integers(0, 3)) == 0:
-        item[entities] = draw(st.lists(st.sampled_from(ENTITIES), max_size=2))
-    if draw(st.booleans()):
-        item["toPorts"] = draw(_ports_doc())
+    if has_endpoints:
+        item[endpoints] = draw(st.lists(selector_doc(), min_size=draw(st.sampled_from((0, 1, 1, 1))), max_size=2))
+    if has_entities:
+        item[entities] = draw(_ENTITY_LISTS)
+    if has_ports:
+        item["toPorts"] = draw(_TO_PORTS)
     return item
 
 
 @st.composite
 def rule_doc(draw: st.DrawFn) -> dict[str, Any]:
-    subject = draw(st.sampled_from(({}, {}, None)))
-    rule: dict[str, Any] = {
-        "endpointSelector": draw(selector_doc(subject=True)) if subject is None else subject
-    }
+    rule: dict[str, Any] = {"endpointSelector": draw(_SUBJECT)}
     for section in ("ingress", "ingressDeny", "egress", "egressDeny"):
-        chance = 1 if section.endswith("Deny") else 3
-        if draw(st.integers(0, 4)) < chance:
+        if draw(st.integers(0, 4)) < (1 if section.endswith("Deny") else 3):
             direction = "ingress" if section.startswith("ingress") else "egress"
-            rule[section] = draw(
-                st.lists(peer_item(direction), min_size=draw(st.sampled_from((0, 1, 1))), max_size=2)
-            )
+            rule[section] = draw(st.lists(peer_item(direction), min_size=draw(st.sampled_from((0, 1, 1))), max_size=2))
     return rule
 
 
@@ -144,5 +144,4 @@ def policy_doc(draw: st.DrawFn, name: str) -> dict[str, Any]:
 
 @st.composite
 def policy_docs(draw: st.DrawFn) -> list[dict[str, Any]]:
-    count = draw(st.integers(1, 3))
-    return [draw(policy_doc(f"p{i}")) for i in range(count)]
+    return [draw(policy_doc(f"p{i}")) for i in range(draw(st.integers(1, 3)))]

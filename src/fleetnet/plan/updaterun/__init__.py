@@ -24,6 +24,7 @@ from fleetnet.plan.updaterun.events import (
     StartRequested,
     StopRequested,
 )
+from fleetnet.plan.updaterun.placement import PlannedGroup, PlannedStage, assign, one_by_one
 from fleetnet.plan.updaterun.scheduler import apply, new_gate_id, next_wakeup, outstanding, step
 from fleetnet.plan.updaterun.state import (
     AfterStageWaitStatus,
@@ -50,7 +51,6 @@ from fleetnet.plan.updaterun.strategy import (
     Strategy,
     UpgradeSpec,
     UpgradeType,
-    assign,
     parse_strategy,
     strategy_to_json,
 )
@@ -77,6 +77,8 @@ __all__ = [
     "MeshHealthResult",
     "MeshHealthStatus",
     "NodeImageSelection",
+    "PlannedGroup",
+    "PlannedStage",
     "RunState",
     "SkipRequested",
     "SkipTarget",
@@ -97,6 +99,7 @@ __all__ = [
     "new_gate_id",
     "new_run",
     "next_wakeup",
+    "one_by_one",
     "outstanding",
     "parse_strategy",
     "prevalidate",

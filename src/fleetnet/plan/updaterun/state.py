@@ -18,6 +18,7 @@ from typing import Any
 
 from fleetnet.errors import NotFound
 from fleetnet.model.names import check_resource_name
+from fleetnet.plan.updaterun.placement import assign
 from fleetnet.plan.updaterun.strategy import (
     DEFAULT_GROUP_CONCURRENCY,
     DEFAULT_STAGE_CONCURRENCY,
@@ -25,7 +26,6 @@ from fleetnet.plan.updaterun.strategy import (
     MemberInfo,
     Strategy,
     UpgradeSpec,
-    assign,
 )
 
 

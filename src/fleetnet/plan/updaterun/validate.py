@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fleetnet.errors import InvalidInput
+from fleetnet.plan.updaterun.placement import PlannedStage, assign
 from fleetnet.plan.updaterun.strategy import (
     Amount,
     MemberInfo,
-    PlannedStage,
     Strategy,
     UpgradeSpec,
     UpgradeType,
-    assign,
 )
 from fleetnet.plan.versions import Catalog, CiliumVersion
 
