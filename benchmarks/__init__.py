@@ -68,7 +68,5 @@ def select(benchmarks: Sequence[Benchmark], only: Sequence[str] | None) -> list[
     known = {b.name: b for b in benchmarks}
     unknown = [n for n in only if n not in known]
     if unknown:
-        raise ValueError(
-            f"no benchmark is named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}."
-        )
+        raise ValueError(f"no benchmark is named {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}.")
     return [known[n] for n in dict.fromkeys(only)]

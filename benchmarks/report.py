@@ -11,6 +11,8 @@ same way (> 1 means fleetnet did better than the baseline).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -82,9 +84,7 @@ class Table:
             raise ValueError(f"table {self.title!r} repeats a column name: {list(self.columns)}.")
         for i, row in enumerate(self.rows):
             if len(row) != len(self.columns):
-                raise ValueError(
-                    f"table {self.title!r}: row {i} has {len(row)} cells for {len(self.columns)} columns."
-                )
+                raise ValueError(f"table {self.title!r}: row {i} has {len(row)} cells for {len(self.columns)} columns.")
         if self.baseline is not None:
             for col in (self.baseline.column, self.baseline.versus):
                 if col not in self.columns:
@@ -252,9 +252,9 @@ def _command(argv: Sequence[str]) -> str | None:
 
 def etcd_version(binary: str | None = None) -> str:
     if binary is None:
-        from fleetnet.kvstore.server import ETCD_BINARY
-
-        binary = ETCD_BINARY
+        # the binary fleetnet starts, not whichever etcd is first on PATH (imported by name: fleetnet
+        # ships no py.typed, and mypy checks this folder on its own)
+        binary = str(importlib.import_module("fleetnet.kvstore.server").ETCD_BINARY)
     out = _command([binary, "--version"])
     if out is None:
         return f"not found ({binary})"
@@ -279,8 +279,8 @@ def machine_info(proc: Path = Path("/proc"), etcd: str | None = None) -> dict[st
         mem = f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB"
     load = _read(proc / "loadavg").split()
     try:
-        from fleetnet import __version__ as fleetnet_version
-    except ImportError:
+        fleetnet_version = importlib.metadata.version("fleetnet")
+    except importlib.metadata.PackageNotFoundError:
         fleetnet_version = "not installed"
     return {
         "CPU": _first(cpuinfo, "model name") or platform.processor() or "unknown",

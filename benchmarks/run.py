@@ -67,6 +67,8 @@ def run_one(b: Benchmark, quick: bool, console: Console) -> BenchResult:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)  # logs and `make bench | tee`: keep the tables' columns unwrapped
     try:
         chosen = select(discover(), args.only)
     except ValueError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 from pyroute2 import IPRoute
@@ -21,7 +22,7 @@ VIP = "10.96.0.10"
 TCP = 6
 
 
-def servers(answers: list[str | None]) -> Counter[str | None]:
+def servers(answers: Sequence[str | None]) -> Counter[str | None]:
     return Counter(a.split()[0] if a else None for a in answers)
 
 

@@ -14,6 +14,7 @@ from fleetnet.datapath import bpf
 from fleetnet.datapath.bpf import BpfMap, MapFull, PinNotFound
 from fleetnet.datapath.loader import MAP_NAMES, OBJECT, PROGRAMS, ClusterDatapath, is_bpffs, mount_bpffs, umount_bpffs
 from fleetnet.datapath.maps import (
+    REV_NAT_ID,
     Backend,
     EndpointInfo,
     Frontend,
@@ -22,6 +23,8 @@ from fleetnet.datapath.maps import (
     SyncStats,
     encode_endpoint_info,
     encode_endpoint_key,
+    encode_lb4_key,
+    encode_slot_key,
 )
 from fleetnet.errors import InvalidInput, NotFound, SystemFailure
 from tests.support.names import unique
@@ -54,7 +57,7 @@ def test_mount_bpffs_is_idempotent(tmp_path: Path) -> None:
         mount_bpffs(path)
         mount_bpffs(path)
         assert is_bpffs(path)
-        assert sum(1 for line in open("/proc/self/mountinfo") if f" {path} " in line) == 1
+        assert Path("/proc/self/mountinfo").read_text().count(f" {path} ") == 1
     finally:
         umount_bpffs(path)
     assert not is_bpffs(path)
@@ -135,6 +138,26 @@ def test_sync_of_10000_services_round_trips(bpffs: Path) -> None:
         assert again.services.sync({}) == SyncStats(0, 0, 5_100)
         for name in ("fn_lb4_svc", "fn_lb4_slots", "fn_lb4_be", "fn_lb4_revnat"):
             assert list(again.map(name).keys()) == [], name
+
+
+@root
+def test_a_half_written_service_is_repaired_by_the_next_sync(bpffs: Path) -> None:
+    f, g = Frontend("10.96.0.1", 80), Frontend("10.96.0.2", 80)
+    backends = [Backend("10.1.0.2", 80), Backend("10.1.0.3", 80), Backend("10.1.0.4", 80)]
+    with ClusterDatapath(bpffs, "c1") as dp:
+        dp.load()
+        dp.services.sync({f: backends, g: backends[:1]})
+        # As if a writer died mid-update: a slot gone, a stray slot past the count, a lost rev-NAT.
+        slots, revnat = dp.map("fn_lb4_slots"), dp.map("fn_lb4_revnat")
+        key = encode_lb4_key(f)
+        slots.delete(encode_slot_key(key, 1))
+        slots.update(encode_slot_key(key, 7), slots.lookup(encode_slot_key(key, 0)) or b"")
+        revnat.delete(REV_NAT_ID.pack(dp.services.rev_nat_ids()[g]))
+    with ClusterDatapath(bpffs, "c1") as dp:
+        assert dp.services.sync({f: backends, g: backends[:1]}) == SyncStats(0, 2, 0)
+        assert dp.services.list_services() == {f: backends, g: backends[:1]}
+        assert len(list(dp.map("fn_lb4_slots").keys())) == 4
+        assert len(list(dp.map("fn_lb4_revnat").keys())) == 2
 
 
 @root

@@ -87,9 +87,7 @@ def test_ipcache_round_trips(ip: str, plen: int, identity: int, cluster_id: int)
 
 def test_addresses_and_ports_are_in_network_byte_order() -> None:
     assert maps.encode_lb4_key(Frontend("10.96.0.1", 80, "UDP")) == bytes([10, 96, 0, 1, 0, 80, 17, 0])
-    assert maps.encode_backend(Backend("10.0.0.2", 8080, 3)) == bytes([10, 0, 0, 2, 0x1F, 0x90]) + struct.pack(
-        "=H", 3
-    )
+    assert maps.encode_backend(Backend("10.0.0.2", 8080, 3)) == bytes([10, 0, 0, 2, 0x1F, 0x90]) + struct.pack("=H", 3)
     assert maps.encode_ipcache_key("10.1.0.0/16") == struct.pack("=I", 16) + bytes([10, 1, 0, 0])
     assert maps.encode_ipcache_key("10.1.2.3") == struct.pack("=I", 32) + bytes([10, 1, 2, 3])
 

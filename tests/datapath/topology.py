@@ -244,8 +244,10 @@ def make_topology(workdir: Path) -> Topology:
             ready = workdir / f"{p.label}.ready"
             log = open(workdir / f"{p.label}.log", "wb")  # noqa: SIM115 (the child keeps it)
             p.server = subprocess.Popen(
-                ["ip", "netns", "exec", p.netns, sys.executable, str(ECHO_SERVER), p.label, str(ready)]
-                + ["--tcp", *map(str, p.tcp_ports), "--udp", *map(str, p.udp_ports)],
+                [
+                    *("ip", "netns", "exec", p.netns, sys.executable, str(ECHO_SERVER), p.label, str(ready)),
+                    *("--tcp", *map(str, p.tcp_ports), "--udp", *map(str, p.udp_ports)),
+                ],
                 stdout=log,
                 stderr=log,
             )

@@ -13,6 +13,7 @@ from fleetnet.model.kube import Endpoint, EndpointPort, EndpointSlice, Namespace
 from fleetnet.plan.services import (
     Affinity,
     Backend,
+    BackendChoice,
     BackendState,
     affinity,
     affinity_problem,
@@ -20,7 +21,7 @@ from fleetnet.plan.services import (
     is_global,
     is_global_namespace,
     is_shared,
-    local_backends,
+    local_backends_from_slices,
     remote_backends,
     select_backends,
     should_export,
@@ -31,8 +32,14 @@ SHARED = "service.cilium.io/shared"
 AFFINITY = "service.cilium.io/affinity"
 
 
-def svc(annotations: Mapping[str, str] | None = None, *, ports: tuple[ServicePort, ...] | None = None,
-        cluster_ip: str | None = "10.96.0.10", name: str = "echo", namespace: str = "demo") -> Service:
+def svc(
+    annotations: Mapping[str, str] | None = None,
+    *,
+    ports: tuple[ServicePort, ...] | None = None,
+    cluster_ip: str | None = "10.96.0.10",
+    name: str = "echo",
+    namespace: str = "demo",
+) -> Service:
     return Service(
         ObjectMeta(name, namespace, annotations=annotations or {}),
         selector={"app": "echo"},
@@ -45,11 +52,22 @@ def ns(annotations: Mapping[str, str] | None = None, name: str = "demo") -> Name
     return Namespace(ObjectMeta(name, annotations=annotations or {}))
 
 
-def remote(cluster: str, cluster_id: int, backends: Mapping[str, Mapping[str, L4Addr]],
-           frontends: Mapping[str, Mapping[str, L4Addr]] | None = None, name: str = "echo") -> ClusterService:
+def remote(
+    cluster: str,
+    cluster_id: int,
+    backends: Mapping[str, Mapping[str, L4Addr]],
+    frontends: Mapping[str, Mapping[str, L4Addr]] | None = None,
+    name: str = "echo",
+) -> ClusterService:
     return ClusterService(
-        cluster=cluster, namespace="demo", name=name, frontends=frontends or {}, backends=backends,
-        include_external=True, shared=True, cluster_id=cluster_id,
+        cluster=cluster,
+        namespace="demo",
+        name=name,
+        frontends=frontends or {},
+        backends=backends,
+        include_external=True,
+        shared=True,
+        cluster_id=cluster_id,
     )
 
 
@@ -132,8 +150,13 @@ def test_should_export_needs_global_shared_and_an_existing_namespace() -> None:
     assert not should_export(svc({GLOBAL: "true"}), None, True)
 
 
-def _slice(endpoints: tuple[Endpoint, ...], ports: tuple[EndpointPort, ...] = (EndpointPort("http", 8080, "TCP"),),
-           service: str = "echo", name: str = "echo-abcde", namespace: str = "demo") -> EndpointSlice:
+def _slice(
+    endpoints: tuple[Endpoint, ...],
+    ports: tuple[EndpointPort, ...] = (EndpointPort("http", 8080, "TCP"),),
+    service: str = "echo",
+    name: str = "echo-abcde",
+    namespace: str = "demo",
+) -> EndpointSlice:
     meta = ObjectMeta(name, namespace, labels={"kubernetes.io/service-name": service})
     return EndpointSlice(meta, endpoints=endpoints, ports=ports)
 
@@ -185,7 +208,7 @@ def test_local_backends_from_slices() -> None:
         ),
         ports=(EndpointPort("http", 8080, "TCP"), EndpointPort("alt", 8080, "TCP"), EndpointPort("dns", 53, "UDP")),
     )
-    assert local_backends(svc(), [eps]) == [
+    assert local_backends_from_slices(svc(), [eps]) == [
         Backend("10.244.1.1", 53, "UDP", ("dns",), node_name="n1"),
         Backend("10.244.1.1", 8080, "TCP", ("alt", "http"), node_name="n1"),
         Backend("10.244.1.2", 53, "UDP", ("dns",), BackendState.TERMINATING),
@@ -285,7 +308,9 @@ def test_remote_backends_join_by_port_name_and_keep_their_target_port() -> None:
     two_ports = (ServicePort("http", 80, 8080), ServicePort("metrics", 9090, 9090))
     service = svc({GLOBAL: T}, ports=two_ports)
     other = remote(
-        "c2", 2, {"10.2.0.1": {"http": L4Addr("TCP", 18080), "admin": L4Addr("TCP", 9090)}},
+        "c2",
+        2,
+        {"10.2.0.1": {"http": L4Addr("TCP", 18080), "admin": L4Addr("TCP", 9090)}},
         frontends={"10.200.0.7": {"http": L4Addr("TCP", 80)}},
     )
     http, metrics = select_backends(service, [], {2: other}, cluster="c1", cluster_id=1)
@@ -319,8 +344,11 @@ def test_service_only_in_remote_clusters_programs_nothing() -> None:
 
 def test_selected_backends_carry_cluster_state_and_preference() -> None:
     (choice,) = select_backends(
-        svc({GLOBAL: T, AFFINITY: "remote"}), [LOCAL_TERMINATING], REMOTE_NONE | {3: remote("c3", 3, {})},
-        cluster="c1", cluster_id=1,
+        svc({GLOBAL: T, AFFINITY: "remote"}),
+        [LOCAL_TERMINATING],
+        REMOTE_NONE | {3: remote("c3", 3, {})},
+        cluster="c1",
+        cluster_id=1,
     )
     (b,) = choice.backends
     assert (b.cluster, b.cluster_id, b.local, b.state, b.preferred) == ("c1", 1, True, BackendState.TERMINATING, False)
@@ -349,7 +377,9 @@ _remote_ports = st.dictionaries(_names, st.builds(L4Addr, _protocols, st.integer
 def _remotes(draw: st.DrawFn) -> dict[int, ClusterService]:
     out = {}
     for cid in draw(st.lists(st.integers(2, 5), unique=True, max_size=3)):
-        bes = draw(st.dictionaries(st.integers(1, 250).map(lambda i, c=cid: f"10.{c}.0.{i}"), _remote_ports, max_size=3))
+        bes = draw(
+            st.dictionaries(st.integers(1, 250).map(lambda i, c=cid: f"10.{c}.0.{i}"), _remote_ports, max_size=3)
+        )
         out[cid] = remote(f"c{cid}", cid, bes)
     return out
 
@@ -370,8 +400,9 @@ def test_selection_invariants(
     choices = select_backends(service, locals_, remotes, cluster="c1", cluster_id=1)
     assert [(c.port_name, c.protocol) for c in choices] == [(p.name, p.protocol) for p in ports]
     for choice in choices:
-        def fits(names: tuple[str, ...], protocol: str, c: object = choice) -> bool:
-            return protocol == choice.protocol and (not choice.port_name or not names or choice.port_name in names)
+
+        def fits(names: tuple[str, ...], protocol: str, c: BackendChoice = choice) -> bool:
+            return protocol == c.protocol and (not c.port_name or not names or c.port_name in names)
 
         local = {(b.ip, b.port, b.protocol) for b in locals_ if fits(b.port_names, b.protocol)}
         rem = {
@@ -399,4 +430,6 @@ def test_selection_invariants(
         else:
             assert got_remote == rem
             assert got_local == (local if not healthy_remote and healthy_local else set())
-        assert all(b.preferred == (b.local == (mode is Affinity.LOCAL)) for b in choice.backends if mode is not Affinity.NONE)
+        assert all(
+            b.preferred == (b.local == (mode is Affinity.LOCAL)) for b in choice.backends if mode is not Affinity.NONE
+        )

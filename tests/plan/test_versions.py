@@ -92,7 +92,7 @@ def test_mesh_minimum() -> None:
 
 @pytest.mark.parametrize("text", ["1.33", "1.33.2.1", "a.b.c", "1.033.2", "", " ", "1..2"])
 def test_bad_versions_are_refused(text: str) -> None:
-    with pytest.raises(InvalidInput, match="major.minor.patch"):
+    with pytest.raises(InvalidInput, match=r"major\.minor\.patch"):
         KubeVersion.parse(text)
 
 

@@ -60,6 +60,14 @@ class TestFleet:
                       namespace=namespace)
         return dict(json.loads(p.stdout))
 
+    def probe_in(self, netns: str, url: str, count: int = 1) -> dict[str, Any]:
+        """Probe from inside a pod's namespace without asking the daemon (it may be down)."""
+        from fleetnet.local import procs
+
+        p = procs.run_in_netns(netns, [FLEETNET, "probe", url, "--count", str(count), "--timeout", "1", "-o", "json"],
+                               timeout=60)
+        return dict(json.loads(p.stdout))
+
     def leftovers(self) -> list[str]:
         if not self.prefix:
             return []

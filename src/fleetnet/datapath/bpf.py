@@ -285,9 +285,7 @@ class BpfMap:
     def __enter__(self) -> BpfMap:
         return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -353,6 +351,9 @@ class BpfMap:
         if ctypes.get_errno() == errno_codes.ENOENT:
             return False
         raise self._fail("delete")
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.keys()
 
     def keys(self) -> Iterator[bytes]:
         """Every key, by BPF_MAP_GET_NEXT_KEY (a hash map restarts from its start if the current

@@ -35,9 +35,7 @@ def _clang() -> str:
 def multiarch_include(clang: str) -> Path | None:
     """The host's multiarch include directory (/usr/include/x86_64-linux-gnu), if it has one."""
     try:
-        triple = subprocess.run(
-            [clang, "-print-multiarch"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        triple = subprocess.run([clang, "-print-multiarch"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     path = Path("/usr/include") / triple
@@ -78,9 +76,12 @@ def build(src_dir: Path = BPF_DIR, out_dir: Path | None = None) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    del argv
+    """``python -m fleetnet.datapath.build [SRC_DIR [OUT_DIR]]``; 0 on success, 1 on failure."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    src = Path(args[0]) if args else BPF_DIR
+    out = Path(args[1]) if len(args) > 1 else None
     try:
-        for obj in build():
+        for obj in build(src, out):
             print(f"built {obj}")
     except SystemFailure as e:
         print(f"fleetnet: {e}", file=sys.stderr)

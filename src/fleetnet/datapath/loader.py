@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import re
 import shutil
@@ -218,7 +219,7 @@ def _detach_pin(pin: Path) -> None:
 
 def _kernel_has_tcx() -> bool:
     m = re.match(r"(\d+)\.(\d+)", os.uname().release)
-    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (6, 6)
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (6, 6)
 
 
 def _check_name(what: str, name: str, pattern: re.Pattern[str]) -> None:
@@ -267,9 +268,7 @@ class ClusterDatapath:
     def __enter__(self) -> ClusterDatapath:
         return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     # -- loading
@@ -393,7 +392,10 @@ class ClusterDatapath:
     def attachments(self) -> list[tuple[str, str]]:
         """(netns, ifname) of every tcx attachment this cluster has pinned."""
         return sorted(
-            {(_unpin_name(pin.parent.parent.name), _unpin_name(pin.parent.name)) for pin in self.links_dir.glob("*/*/*")}
+            {
+                (_unpin_name(pin.parent.parent.name), _unpin_name(pin.parent.name))
+                for pin in self.links_dir.glob("*/*/*")
+            }
         )
 
     def prune(self) -> int:
@@ -456,7 +458,7 @@ class ClusterDatapath:
                 pin.unlink()  # its veth was deleted or recreated: that link is dead
             prog_fd = bpf.obj_get(self.progs_dir / prog)
             try:
-                link_fd = _in_netns(netns, lambda fd=prog_fd, i=ingress: bpf.link_create_tcx(fd, ifindex, ingress=i))
+                link_fd = _in_netns(netns, functools.partial(bpf.link_create_tcx, prog_fd, ifindex, ingress=ingress))
                 try:
                     bpf.obj_pin(link_fd, pin)
                 finally:

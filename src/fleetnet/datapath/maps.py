@@ -291,9 +291,7 @@ def parse_cidr(cidr: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(cidr if "/" in cidr else f"{cidr}/32")
     except (ipaddress.AddressValueError, ipaddress.NetmaskValueError, ValueError) as e:
-        raise InvalidInput(
-            f"{cidr!r} is not an IPv4 prefix without host bits; give it as a.b.c.d/n or a.b.c.d."
-        ) from e
+        raise InvalidInput(f"{cidr!r} is not an IPv4 prefix without host bits; give it as a.b.c.d/n or a.b.c.d.") from e
 
 
 def encode_ipcache_key(cidr: str) -> bytes:
@@ -359,7 +357,7 @@ def decode_ct(key: bytes, value: bytes, now: float) -> CtEntry:
     saddr, daddr, sport, dport, proto, direction = CT4_KEY.unpack(key)
     packets, nbytes, lifetime, backend_id, rev_nat_id, flags, _tcp_flags, remote = CT_ENTRY.unpack(value)
     return CtEntry(
-        direction=CT_DIRS[direction] if direction < len(CT_DIRS) else "egress",
+        direction=CT_DIRS[direction] if direction < len(CT_DIRS) else "egress",  # type: ignore[arg-type]
         src=ip_str(saddr),
         sport=port_int(sport),
         dst=ip_str(daddr),
@@ -383,6 +381,11 @@ def decode_ct(key: bytes, value: bytes, now: float) -> CtEntry:
 class _Service:
     rev_nat_id: int
     backend_ids: list[int]
+    dirty: bool = False  # the maps hold it half-written (a crash mid-update): rewrite it whole
+    extent: int = 0  # slots that may exist in the map: 0..extent-1
+
+    def slots_in_map(self) -> int:
+        return max(self.extent, len(self.backend_ids))
 
 
 class ServiceMaps:
@@ -410,16 +413,19 @@ class ServiceMaps:
         for key, value in self._slot_map.items():
             svc_key, slot = decode_slot_key(key)
             slots.setdefault(svc_key, {})[slot] = BACKEND_ID.unpack(value)[0]
+        rev_nats = {REV_NAT_ID.unpack(k)[0] for k in self._revnat_map}
         counts: dict[bytes, int] = {}
         for key, value in self._svc_map.items():
             count, rev_nat_id, _flags = decode_lb4_service(value)
             mine = slots.get(key, {})
             ids = [mine[i] for i in range(count) if i in mine and mine[i] in self._backends]
-            self._services[decode_lb4_key(key)] = _Service(rev_nat_id, ids)
+            dirty = len(ids) != count or rev_nat_id not in rev_nats
+            extent = max(count, max(mine, default=-1) + 1)
+            self._services[decode_lb4_key(key)] = _Service(rev_nat_id, ids, dirty, extent)
             self._refs.update(ids)
-            counts[key] = len(ids)
+            counts[key] = count
         used_rev_nat = {s.rev_nat_id for s in self._services.values()}
-        self._stale_rev_nat = [k for k in self._revnat_map.keys() if REV_NAT_ID.unpack(k)[0] not in used_rev_nat]
+        self._stale_rev_nat = [REV_NAT_ID.pack(r) for r in rev_nats if r not in used_rev_nat]
         self._stale_slots = [
             encode_slot_key(k, slot) for k, m in slots.items() for slot in m if slot >= counts.get(k, 0)
         ]
@@ -470,7 +476,7 @@ class ServiceMaps:
             have = self._services.get(frontend)
             if have is None:
                 added += 1
-            elif [self._backends[i] for i in have.backend_ids] != want:
+            elif have.dirty or [self._backends[i] for i in have.backend_ids] != want:
                 updated += 1
             else:
                 continue
@@ -551,20 +557,22 @@ class ServiceMaps:
             if old is None:
                 rev_nat_id = self._alloc_rev_nat_id(taken)
                 taken.add(rev_nat_id)
-                revnat_keys.append(REV_NAT_ID.pack(rev_nat_id))
-                revnat_vals.append(encode_rev_nat(frontend))
-                old_ids: list[int] = []
             else:
                 rev_nat_id = old.rev_nat_id
-                old_ids = old.backend_ids
+            if old is None or old.dirty:
+                revnat_keys.append(REV_NAT_ID.pack(rev_nat_id))
+                revnat_vals.append(encode_rev_nat(frontend))
+            old_ids = [] if old is None else old.backend_ids
+            rewrite = old is None or old.dirty
             for slot, bid in enumerate(ids):
-                if slot >= len(old_ids) or old_ids[slot] != bid:
+                if rewrite or slot >= len(old_ids) or old_ids[slot] != bid:
                     slot_keys.append(encode_slot_key(svc_key, slot))
                     slot_vals.append(BACKEND_ID.pack(bid))
-            if old is None or len(old_ids) != len(ids):
+            if rewrite or len(old_ids) != len(ids):
                 svc_keys.append(svc_key)
                 svc_vals.append(encode_lb4_service(len(ids), rev_nat_id))
-            drop_slots.extend(encode_slot_key(svc_key, slot) for slot in range(len(ids), len(old_ids)))
+            extent = 0 if old is None else old.slots_in_map()
+            drop_slots.extend(encode_slot_key(svc_key, slot) for slot in range(len(ids), extent))
             refs.subtract(old_ids)
             refs.update(ids)
             planned[frontend] = _Service(rev_nat_id, ids)
@@ -575,7 +583,7 @@ class ServiceMaps:
                 continue
             svc_key = encode_lb4_key(frontend)
             drop_svcs.append(svc_key)
-            drop_slots.extend(encode_slot_key(svc_key, slot) for slot in range(len(old.backend_ids)))
+            drop_slots.extend(encode_slot_key(svc_key, slot) for slot in range(old.slots_in_map()))
             drop_revnat.append(REV_NAT_ID.pack(old.rev_nat_id))
             refs.subtract(old.backend_ids)
 

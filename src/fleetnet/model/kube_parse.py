@@ -316,7 +316,9 @@ def _container(d: _Doc, v: Any, path: str) -> Container:
             f"{image!r} is not supported; use fleetnet/echo (an echo server on every containerPort) "
             "or fleetnet/client (an idle pod to exec and probe from)",
         )
-    args = tuple(_str(d, a, _join(_join(path, "args"), i)) for i, a in enumerate(_list(d, m.get("args"), path)))
+    args = tuple(
+        _str(d, a, _join(_join(path, "args"), i)) for i, a in enumerate(_list(d, m.get("args"), _join(path, "args")))
+    )
     ports: list[ContainerPort] = []
     names: set[str] = set()
     for i, p in enumerate(_list(d, m.get("ports"), _join(path, "ports"))):

@@ -180,7 +180,7 @@ class Backend:
         return self.state in (BackendState.ACTIVE, BackendState.TERMINATING) and not self.unhealthy
 
 
-def local_backends(svc: Service, endpoint_slices: Iterable[EndpointSlice]) -> list[Backend]:
+def local_backends_from_slices(svc: Service, endpoint_slices: Iterable[EndpointSlice]) -> list[Backend]:
     """A Service's local backends from its EndpointSlices, as Cilium's reflector reads them: ready
     endpoints are active, serving-and-terminating ones terminating, the rest left out."""
     found: dict[tuple[str, str, int], tuple[set[str], BackendState, str]] = {}
@@ -310,37 +310,9 @@ def select_backends(
         use_local, use_remote = _sides(glob, aff, locals_, [b for _, b in remotes_])
         chosen: list[SelectedBackend] = []
         if use_local:
-            chosen += [
-                SelectedBackend(
-                    b.ip,
-                    b.port,
-                    b.protocol,
-                    b.port_names,
-                    cluster,
-                    cluster_id,
-                    b.state,
-                    b.unhealthy,
-                    local=True,
-                    preferred=aff is Affinity.LOCAL,
-                )
-                for b in locals_
-            ]
+            chosen += [_selected(b, cluster, cluster_id, True, aff is Affinity.LOCAL) for b in locals_]
         if use_remote:
-            chosen += [
-                SelectedBackend(
-                    b.ip,
-                    b.port,
-                    b.protocol,
-                    b.port_names,
-                    cs.cluster,
-                    cs.cluster_id,
-                    b.state,
-                    b.unhealthy,
-                    local=False,
-                    preferred=aff is Affinity.REMOTE,
-                )
-                for cs, b in remotes_
-            ]
+            chosen += [_selected(b, cs.cluster, cs.cluster_id, False, aff is Affinity.REMOTE) for cs, b in remotes_]
         out.append(
             BackendChoice(
                 namespace=namespace,
@@ -355,6 +327,12 @@ def select_backends(
             )
         )
     return out
+
+
+def _selected(b: Backend, cluster: str, cluster_id: int, local: bool, preferred: bool) -> SelectedBackend:
+    return SelectedBackend(
+        b.ip, b.port, b.protocol, b.port_names, cluster, cluster_id, b.state, b.unhealthy, local, preferred
+    )
 
 
 def _sides(glob: bool, aff: Affinity, local: Sequence[Backend], remote: Sequence[Backend]) -> tuple[bool, bool]:

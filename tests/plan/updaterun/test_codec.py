@@ -22,7 +22,10 @@ def _busy_run() -> Sim:
     strat = strategy(
         {
             "name": "one",
-            "groups": [{"name": "a", "beforeGates": [{"type": "Approval", "displayName": "ok"}]}, {"name": "b", "maxAllowedFailures": "1"}],
+            "groups": [
+                {"name": "a", "beforeGates": [{"type": "Approval", "displayName": "ok"}]},
+                {"name": "b", "maxAllowedFailures": "1"},
+            ],
             "afterStageWaitInSeconds": 30,
             "meshHealthCheck": True,
             "maxAllowedFailures": "50%",

@@ -146,7 +146,9 @@ def test_valid_failure_forms(value: object) -> None:
 
 
 def test_group_percent_under_a_count_stage_is_allowed() -> None:
-    parse_strategy({"stages": [{"name": "s", "maxConcurrency": "1", "groups": [{"name": "g", "maxConcurrency": "100%"}]}]})
+    parse_strategy(
+        {"stages": [{"name": "s", "maxConcurrency": "1", "groups": [{"name": "g", "maxConcurrency": "100%"}]}]}
+    )
 
 
 @pytest.mark.parametrize(("pct", "n", "expected"), [(25, 5, 2), (25, 7, 2), (25, 19, 5), (0, 9, 0), (100, 3, 3)])
@@ -168,6 +170,7 @@ def test_concurrency_percentages_round_down_with_a_minimum_of_one(pct: int, n: i
 
 def test_upgrade_spec_rules() -> None:
     assert UpgradeSpec.parse("Full", "1.33.2").target is not None
+    assert UpgradeSpec.parse("Full", "v1.33.2").kubernetes_version == "1.33.2"
     assert UpgradeSpec.parse("ControlPlaneOnly", "1.33.2").type is UpgradeType.CONTROL_PLANE_ONLY
     spec = UpgradeSpec.parse("NodeImageOnly", None, "Consistent")
     assert spec.node_image_selection is NodeImageSelection.CONSISTENT and spec.target is None
@@ -177,11 +180,11 @@ def test_upgrade_spec_rules() -> None:
         UpgradeSpec.parse("ControlPlaneOnly", "")
     with pytest.raises(InvalidInput, match="does not take kubernetesVersion"):
         UpgradeSpec.parse("NodeImageOnly", "1.33.2")
-    with pytest.raises(InvalidInput, match="upgrade.type 'Everything'"):
+    with pytest.raises(InvalidInput, match=r"upgrade\.type 'Everything'"):
         UpgradeSpec.parse("Everything", "1.33.2")
     with pytest.raises(InvalidInput, match="Custom"):
         UpgradeSpec.parse("NodeImageOnly", None, "Custom")
-    with pytest.raises(InvalidInput, match="major.minor.patch"):
+    with pytest.raises(InvalidInput, match=r"major\.minor\.patch"):
         UpgradeSpec.parse("Full", "1.33")
 
 

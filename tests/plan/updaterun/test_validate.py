@@ -17,9 +17,7 @@ def full(version: str) -> UpgradeSpec:
     return UpgradeSpec.parse("Full", version)
 
 
-def m(
-    name: str, group: str | None, k8s: str, network: str | None = "mesh", cilium: str | None = None
-) -> MemberInfo:
+def m(name: str, group: str | None, k8s: str, network: str | None = "mesh", cilium: str | None = None) -> MemberInfo:
     return MemberInfo(name=name, group=group, kubernetes_version=k8s, cilium_version=cilium, network=network)
 
 
@@ -53,7 +51,9 @@ def test_downgrades_skipped_minors_and_unknown_current_versions_are_refused() ->
     problems = prevalidate(full("1.33.2"), stages(["g"]), ms, CATALOG)
     assert any(p.startswith("member down in stage s1:") and "downgrade" in p for p in problems)
     assert any(p.startswith("member skip in stage s1:") and "skips minor 1.32" in p for p in problems)
-    assert any(p.startswith("member old in stage s1:") and "1.30.4 is not in the version catalog" in p for p in problems)
+    assert any(
+        p.startswith("member old in stage s1:") and "1.30.4 is not in the version catalog" in p for p in problems
+    )
 
 
 def test_members_already_at_the_target_are_fine() -> None:

@@ -46,14 +46,23 @@ class Draft:
     mesh: list[MeshHealthStatus | None]
     stage_skip: list[bool]
     group_skip: dict[tuple[int, int], bool]
+    # The fixed structure, indexed once: member names by (stage, group or STAGE), gate keys by place.
+    names: dict[tuple[int, int], tuple[str, ...]]
+    keys: dict[tuple[int, int, Timing], tuple[GateKey, ...]]
 
 
 def thaw(state: RunState) -> Draft:
     gates: dict[GateKey, GateStatus] = {}
+    names: dict[tuple[int, int], tuple[str, ...]] = {}
     for k, stage in enumerate(state.stages):
         _put_gates(gates, k, STAGE, stage.before_gates, stage.after_gates)
+        names[(k, STAGE)] = tuple(m.name for m in stage.members)
         for j, group in enumerate(stage.groups):
             _put_gates(gates, k, j, group.before_gates, group.after_gates)
+            names[(k, j)] = tuple(m.name for m in group.members)
+    keys: dict[tuple[int, int, Timing], list[GateKey]] = {}
+    for key in gates:
+        keys.setdefault(key[:3], []).append(key)
     return Draft(
         base=state,
         status=state.status,
@@ -63,6 +72,8 @@ def thaw(state: RunState) -> Draft:
         mesh=[s.mesh_health_check for s in state.stages],
         stage_skip=[s.skip_requested for s in state.stages],
         group_skip={(k, j): g.skip_requested for k, s in enumerate(state.stages) for j, g in enumerate(s.groups)},
+        names=names,
+        keys={place: tuple(v) for place, v in keys.items()},
     )
 
 
@@ -79,18 +90,15 @@ def _put_gates(
 
 
 def group_members(d: Draft, k: int, j: int) -> list[MemberStatus]:
-    return [d.members[m.name] for m in d.base.stages[k].groups[j].members]
+    return [d.members[n] for n in d.names[(k, j)]]
 
 
 def stage_members(d: Draft, k: int) -> list[MemberStatus]:
-    return [d.members[m.name] for m in d.base.stages[k].members]
+    return [d.members[n] for n in d.names[(k, STAGE)]]
 
 
-def gate_keys(d: Draft, k: int, j: int, timing: Timing) -> list[GateKey]:
-    stage = d.base.stages[k]
-    holder: StageStatus | GroupStatus = stage if j == STAGE else stage.groups[j]
-    n = len(holder.before_gates if timing is Timing.BEFORE else holder.after_gates)
-    return [(k, j, timing, i) for i in range(n)]
+def gate_keys(d: Draft, k: int, j: int, timing: Timing) -> tuple[GateKey, ...]:
+    return d.keys.get((k, j, timing), ())
 
 
 def _gates_of(d: Draft, k: int, j: int) -> list[GateStatus]:

@@ -152,7 +152,8 @@ class UpgradeSpec:
                 raise InvalidInput(
                     f"upgrade type {self.type} needs kubernetesVersion; pass --kubernetes-version, such as 1.33.2."
                 )
-            KubeVersion.parse(self.kubernetes_version)
+            # normalised ("v1.33.2" → "1.33.2") so that versions compare as text everywhere downstream
+            object.__setattr__(self, "kubernetes_version", str(KubeVersion.parse(self.kubernetes_version)))
         elif self.kubernetes_version is not None:
             raise InvalidInput(
                 "upgrade type NodeImageOnly does not take kubernetesVersion; leave --kubernetes-version out."
