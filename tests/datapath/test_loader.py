@@ -246,35 +246,35 @@ def test_attach_detach_and_prune_follow_namespaces(bpffs: Path) -> None:
     netns.create(ns)
     try:
         with IPRoute(netns=ns, flags=0) as ipr:
-            ipr.link("add", ifname="lxc0", kind="veth", peer={"ifname": "lxc0p"})
-            ifindex = ipr.link_lookup(ifname="lxc0")[0]
+            ipr.link("add", ifname="lxc.0", kind="veth", peer={"ifname": "lxc0p"})
+            ifindex = ipr.link_lookup(ifname="lxc.0")[0]
         with ClusterDatapath(bpffs, "c1") as dp:
             with pytest.raises(SystemFailure, match="not loaded"):
-                dp.attach(ns, "lxc0", EndpointInfo(1, 1000, "10.1.0.2"))
+                dp.attach(ns, "lxc.0", EndpointInfo(1, 1000, "10.1.0.2"))
             dp.load()
             with pytest.raises(NotFound, match="does not exist in network namespace"):
                 dp.attach(ns, "nope0", EndpointInfo(1, 1000, "10.1.0.2"))
             with pytest.raises(NotFound, match="network namespace"):
-                dp.attach(unique("fnx"), "lxc0", EndpointInfo(1, 1000, "10.1.0.2"))
-            assert dp.attach(ns, "lxc0", EndpointInfo(1, 1000, "10.1.0.2")) == ifindex
+                dp.attach(unique("fnx"), "lxc.0", EndpointInfo(1, 1000, "10.1.0.2"))
+            assert dp.attach(ns, "lxc.0", EndpointInfo(1, 1000, "10.1.0.2")) == ifindex
             # The same veth now serving another address replaces the old entry.
-            dp.attach(ns, "lxc0", EndpointInfo(1, 1000, "10.1.0.3", ingress_enforced=True))
+            dp.attach(ns, "lxc.0", EndpointInfo(1, 1000, "10.1.0.3", ingress_enforced=True))
             eps = dp.endpoints.items()
             assert list(eps) == ["10.1.0.3"] and eps["10.1.0.3"].ifindex == ifindex
             assert eps["10.1.0.3"].netns_inode == os.stat(f"/var/run/netns/{ns}").st_ino
-            assert dp.attachments() == [(ns, "lxc0")]
+            assert dp.attachments() == [(ns, "lxc.0")]
             dp.endpoints.set_enforcement("10.1.0.3", ingress=False, egress=True)
             info = dp.endpoints.items()["10.1.0.3"].info
             assert (info.ingress_enforced, info.egress_enforced) == (False, True)
-            dp.detach(ns, "lxc0")
-            dp.detach(ns, "lxc0")
+            dp.detach(ns, "lxc.0")
+            dp.detach(ns, "lxc.0")
             assert dp.attachments() == [] and dp.endpoints.items() == {}
 
-            dp.attach(ns, "lxc0", EndpointInfo(1, 1000, "10.1.0.3"))
+            dp.attach(ns, "lxc.0", EndpointInfo(1, 1000, "10.1.0.3"))
             netns.remove(ns)
             assert dp.prune() == 3  # the endpoint and both links
             assert dp.attachments() == [] and dp.endpoints.items() == {}
-            dp.detach(ns, "lxc0")  # the namespace is gone: nothing left to do
+            dp.detach(ns, "lxc.0")  # the namespace is gone: nothing left to do
     finally:
         if os.path.exists(f"/var/run/netns/{ns}"):
             netns.remove(ns)

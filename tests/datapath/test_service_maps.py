@@ -79,7 +79,9 @@ states = st.dictionaries(frontends, st.lists(backends, max_size=5), max_size=4)
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(states, min_size=1, max_size=6), st.lists(st.tuples(frontends, st.lists(backends, max_size=4))))
-def test_any_sequence_of_syncs_and_upserts_converges(desired_states: list[dict], upserts: list) -> None:  # type: ignore[type-arg]
+def test_any_sequence_of_syncs_and_upserts_converges(
+    desired_states: list[dict[Frontend, list[Backend]]], upserts: list[tuple[Frontend, list[Backend]]]
+) -> None:
     world = World()
     sm = service_maps(world)
     for desired in desired_states:

@@ -80,7 +80,7 @@ MAP_NAMES = (
 )
 NETNS_DIR = Path("/var/run/netns")
 _CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")  # network namespace names
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _CLONE_NEWNET = 0x40000000
 _MNT_DETACH = 2
@@ -445,6 +445,8 @@ class ClusterDatapath:
             raise NotFound(f"interface {ifname} does not exist in network namespace {netns}.") from e
 
     def _link_dir(self, netns: str, ifname: str) -> Path:
+        if len(_pin_name(netns)) > 255:
+            raise InvalidInput(f"network namespace name {netns!r} is too long to name its pins; shorten it.")
         return self.links_dir / _pin_name(netns) / _pin_name(ifname)
 
     def _attach_tcx(self, netns: str, ifname: str, ifindex: int) -> None:

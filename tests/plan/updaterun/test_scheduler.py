@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from fleetnet.errors import Conflict, InvalidInput, NotFound
@@ -600,3 +602,25 @@ def test_step_is_idempotent_at_a_given_time() -> None:
 
 def test_skip_target_types() -> None:
     assert SkipTarget.parse("AfterStageWait:s") == (SkipTargetType.AFTER_STAGE_WAIT, "s")
+    sim = Sim(members_in({"a": 2}), strategy({"name": "s", "groups": [{"name": "a"}]}))
+    sim.do(SkipRequested((("Member", "a-1"),)))  # plain pairs work as well
+    assert sim.member_state("a-1") is S.SKIPPED
+    with pytest.raises(InvalidInput, match="skip target type 'Node'"):
+        apply(sim.run, SkipRequested((("Node", "a-1"),)), 0)
+
+
+def test_gate_ids_are_uuids_by_default() -> None:
+    strat = strategy({"name": "s", "groups": [{"name": "a"}], "beforeGates": [{"type": "Approval"}]})
+    run = apply(Sim(members_in({"a": 1}), strat, start=False).run, StartRequested(), 0)
+    run, actions = step(run, 0)
+    (gate,) = actions
+    assert isinstance(gate, CreateGate) and uuid.UUID(gate.gate_id).version == 4
+    (ref,) = run.gates()
+    assert (ref.run, ref.stage, ref.group, ref.timing, ref.gate_id, ref.state) == (
+        "run",
+        "s",
+        None,
+        Timing.BEFORE,
+        gate.gate_id,
+        S.PENDING,
+    )

@@ -44,8 +44,8 @@ def start(d: Draft, now: float) -> None:
         for k, wait in enumerate(d.waits):
             if wait.status.state is S.STOPPED:
                 d.waits[k] = replace(wait, status=replace(wait.status, state=S.RUNNING))
-    start = d.status.start_time if d.status.start_time is not None else now
-    d.status = UpdateStatus(S.RUNNING, start_time=start)
+    began = d.status.start_time if d.status.start_time is not None else now
+    d.status = UpdateStatus(S.RUNNING, start_time=began)
 
 
 def approve(d: Draft, gate_id: str, now: float) -> None:
@@ -97,7 +97,7 @@ def group_index(d: Draft, name: str) -> tuple[int, int]:
     raise NotFound(f"update run {d.base.name} has no group {name!r}; see `fleetnet updaterun show {d.base.name}`.")
 
 
-def skip(d: Draft, targets: tuple[SkipTarget, ...], now: float) -> None:
+def skip(d: Draft, targets: tuple[SkipTarget | tuple[str, str], ...], now: float) -> None:
     """Check every target first, then skip them all: a request is applied whole or not at all."""
     run = d.base
     if d.status.state not in SKIPPABLE:

@@ -106,7 +106,9 @@ def skip_type(kind: str) -> SkipTargetType:
 
 @dataclass(frozen=True, slots=True)
 class SkipRequested:
-    targets: tuple[SkipTarget, ...]
+    """Skip these (Type, name) targets; plain ``("Group", "canary")`` pairs are accepted too."""
+
+    targets: tuple[SkipTarget | tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)

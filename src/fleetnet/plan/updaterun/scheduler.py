@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from fleetnet.errors import Conflict, InvalidInput
+from fleetnet.plan.updaterun import _handlers as on
 from fleetnet.plan.updaterun._draft import (
     STAGE,
     Draft,
@@ -37,7 +38,6 @@ from fleetnet.plan.updaterun._draft import (
     stage_skipped,
     thaw,
 )
-from fleetnet.plan.updaterun._handlers import approve, mesh_result, running_member, skip, start
 from fleetnet.plan.updaterun.events import (
     Action,
     CheckMeshHealth,
@@ -89,7 +89,7 @@ def apply(state: RunState, event: Event, now: float) -> RunState:
     d = thaw(state)
     match event:
         case StartRequested():
-            start(d, now)
+            on.start(d, now)
         case StopRequested():
             if d.status.state not in RUN_ACTIVE:
                 raise Conflict(
@@ -97,11 +97,11 @@ def apply(state: RunState, event: Event, now: float) -> RunState:
                 )
             d.status = replace(d.status, state=S.STOPPING)
         case SkipRequested(targets=targets):
-            skip(d, targets, now)
+            on.skip(d, targets, now)
         case GateApproved(gate_id=gate_id):
-            approve(d, gate_id, now)
+            on.approve(d, gate_id, now)
         case MemberUpgradeSucceeded(member=name):
-            m = running_member(d, name)
+            m = on.running_member(d, name)
             target = d.base.spec.kubernetes_version
             d.members[name] = replace(
                 m,
@@ -110,12 +110,12 @@ def apply(state: RunState, event: Event, now: float) -> RunState:
                 kubernetes_version=target or m.kubernetes_version,
             )
         case MemberUpgradeFailed(member=name, message=message):
-            m = running_member(d, name)
+            m = on.running_member(d, name)
             d.members[name] = replace(
                 m, status=replace(m.status, state=S.FAILED, completed_time=now, error=message), message=message
             )
         case MeshHealthResult(stage=stage_name, ok=ok, message=message):
-            mesh_result(d, stage_name, ok, message, now)
+            on.mesh_result(d, stage_name, ok, message, now)
         case _:
             raise InvalidInput(f"{event!r} is not an update-run event.")
     settle(d, now)
@@ -191,7 +191,8 @@ def _skip_members_at_target(d: Draft, k: int, now: float) -> None:
         except InvalidInput:
             continue
         if current >= target:
-            d.members[m.name] = skipped_member(m, now, f"already at Kubernetes {current}; nothing to upgrade.")
+            message = f"already at Kubernetes {current}, the target or newer; nothing to do."
+            d.members[m.name] = skipped_member(m, now, message)
 
 
 def _open_gates(d: Draft, k: int, j: int, timing: Timing, now: float, new_id: IdFactory, actions: list[Action]) -> bool:
@@ -294,8 +295,8 @@ def _wait(d: Draft, k: int, now: float) -> bool:
             return True
         d.waits[k] = replace(wait, status=UpdateStatus(S.RUNNING, start_time=now))
         return False
-    start = wait.status.start_time if wait.status.start_time is not None else now
-    if now >= start + wait.wait_duration_in_seconds:
+    began = wait.status.start_time if wait.status.start_time is not None else now
+    if now >= began + wait.wait_duration_in_seconds:
         d.waits[k] = replace(wait, status=replace(wait.status, state=S.COMPLETED, completed_time=now))
         return True
     return False
