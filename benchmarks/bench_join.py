@@ -21,8 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,115 +99,142 @@ def local_fleet(clusters: int) -> Iterator[Any]:
             )
 
 
-# ---------------------------------------------------------------- waiting
+# ---------------------------------------------------------------- one fleet's session
 
 
-def _poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}.")
-        time.sleep(POLL)  # a poll interval; the deadline bounds the wait
+@dataclass
+class Samples:
+    """What a run measured, by cluster count (``summarize`` turns it into tables)."""
+
+    fleetnet: dict[int, list[float]] = field(default_factory=dict)
+    one_by_one: dict[int, list[float]] = field(default_factory=dict)
+    # per fleetnet join: did every agent already see every peer ready when the profile read Connected?
+    full_at_connected: list[bool] = field(default_factory=list)
+    applies: int = 0
+    # profile states other than Applying that GET showed while the apply operation was still running
+    stray: Counter[str] = field(default_factory=Counter)
 
 
-def _state(c: Any) -> str:
-    return str(c.get(f"/clusterMeshProfiles/{PROFILE}")["properties"]["status"]["state"])
+class Session:
+    """The client of one fleet, and the samples taken through it."""
 
+    def __init__(self, client: Any, samples: Samples) -> None:
+        self.c = client
+        self.samples = samples
 
-def _apply(c: Any) -> str:
-    """Start an apply and wait until it is over; returns the profile's state then."""
-    op = c.post(f"/clusterMeshProfiles/{PROFILE}/apply")
-    deadline = time.monotonic() + APPLY_TIMEOUT
-    while (state := _state(c)) == "Applying":
-        if time.monotonic() > deadline:
-            raise BenchError(f"apply of {PROFILE} still running after {APPLY_TIMEOUT:.0f} s (operation {op['id']}).")
-        time.sleep(POLL)  # a poll interval; the deadline bounds the wait
-    if state not in ("Connected", "NotConnected"):
-        done = c.get(f"/operations/{op['id']}")
-        raise BenchError(f"apply of {PROFILE} ended {state} (operation {done['status']}: {done.get('error')}).")
-    return state
+    def poll(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}.")
+            time.sleep(POLL)  # a poll interval; the deadline bounds the wait
 
+    def label(self, names: Sequence[str], labels: dict[str, str]) -> None:
+        for n in names:
+            self.c.patch(f"/members/{n}", json={"labels": labels})
 
-def _in_network(c: Any) -> dict[str, str]:
-    members = c.get("/members", params={"clusterMeshProfile": PROFILE})
-    return {m["name"]: str(((m.get("meshProperties") or {}).get("status") or {}).get("state")) for m in members}
+    def apply(self, expect: str) -> None:
+        """Apply and return once the operation has finished and the profile reads ``expect``.
 
+        The operation is what says the apply is over: the profile's state alone is not trusted while
+        it runs, because the hub's background refresher can overwrite "Applying" mid-apply.
+        """
+        op = self.c.post(f"/clusterMeshProfiles/{PROFILE}/apply")
+        self.samples.applies += 1
+        deadline = time.monotonic() + APPLY_TIMEOUT
+        stray: set[str] = set()
+        while True:
+            done = self.c.get(f"/operations/{op['id']}")
+            state = str(self.c.get(f"/clusterMeshProfiles/{PROFILE}")["properties"]["status"]["state"])
+            if done["status"] != "Running":
+                break
+            if state != "Applying":
+                stray.add(state)
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"apply of {PROFILE} still running after {APPLY_TIMEOUT:.0f} s (operation {op['id']})."
+                )
+            time.sleep(POLL)  # a poll interval; the deadline bounds the wait
+        self.samples.stray.update(stray)
+        if done["status"] != "Succeeded" or state != expect:
+            raise BenchError(
+                f"apply of {PROFILE} ended {done['status']}, the profile {state} (not {expect}): {done.get('error')}"
+            )
 
-def _expect_connected(c: Any, names: Sequence[str]) -> None:
-    got = _in_network(c)
-    if got != dict.fromkeys(names, "Connected"):
-        raise BenchError(f"after apply, the network holds {got}; expected {list(names)} all Connected.")
+    def in_network(self) -> dict[str, str]:
+        members = self.c.get("/members", params={"clusterMeshProfile": PROFILE})
+        return {m["name"]: str(((m.get("meshProperties") or {}).get("status") or {}).get("state")) for m in members}
 
+    def expect_connected(self, names: Sequence[str]) -> None:
+        got = self.in_network()
+        if got != dict.fromkeys(names, "Connected"):
+            raise BenchError(f"after apply, the network holds {got}; expected {list(names)} all Connected.")
 
-def _remotes(c: Any, name: str) -> dict[str, bool] | None:
-    """The remotes a member's agent has, and whether each is ready (None if the agent does not answer)."""
-    try:
-        data = c.get(f"/members/{name}/cilium/cluster")
-    except Exception:
-        return None
-    return {r["name"]: bool(r.get("ready")) for r in data.get("clusters", [])}
+    def remotes(self, name: str) -> dict[str, bool] | None:
+        """The remotes a member's agent has, and whether each is ready (None if the agent does not answer)."""
+        try:
+            data = self.c.get(f"/members/{name}/cilium/cluster")
+        except Exception:
+            return None
+        return {r["name"]: bool(r.get("ready")) for r in data.get("clusters", [])}
 
+    def full_mesh(self, names: Sequence[str]) -> bool:
+        """Every member's agent reports every other member ready (what Connected promises for all of them)."""
+        for n in names:
+            r = self.remotes(n)
+            if r is None or any(not r.get(o, False) for o in names if o != n):
+                return False
+        return True
 
-def _full_mesh(c: Any, names: Sequence[str]) -> bool:
-    """Every member's agent reports every other member ready (what Connected promises for all of them)."""
-    for n in names:
-        r = _remotes(c, n)
-        if r is None or any(not r.get(o, False) for o in names if o != n):
-            return False
-    return True
+    # ------------------------------------------------------------ the two ways of joining, and the reset
 
+    def join_fleetnet(self, names: Sequence[str]) -> float:
+        """Label every member, then time one apply until Connected."""
+        self.label(names, LABELS)
+        start = time.monotonic()
+        self.apply("Connected")
+        elapsed = time.monotonic() - start
+        self.expect_connected(names)
+        self.samples.fleetnet.setdefault(len(names), []).append(elapsed)
+        self.samples.full_at_connected.append(self.full_mesh(names))
+        return elapsed
 
-# ---------------------------------------------------------------- the two ways of joining
+    def join_one_by_one(self, names: Sequence[str]) -> float:
+        """Label, apply and wait for one member at a time; timed from the first label until every agent
+        sees every peer ready (a one-member apply vouches only for the newcomer, so the end is checked)."""
+        start = time.monotonic()
+        for i, n in enumerate(names):
+            self.label([n], LABELS)
+            self.apply("Connected")
+            self.expect_connected(names[: i + 1])
+        self.poll(lambda: self.full_mesh(names), SETTLE_TIMEOUT, f"every agent of {list(names)} to see every peer")
+        elapsed = time.monotonic() - start
+        self.samples.one_by_one.setdefault(len(names), []).append(elapsed)
+        return elapsed
 
-
-def join_fleetnet(c: Any, names: Sequence[str]) -> tuple[float, bool]:
-    """Label every member, then time one apply until Connected. Also says whether the mesh was full then."""
-    for n in names:
-        c.patch(f"/members/{n}", json={"labels": LABELS})
-    start = time.monotonic()
-    _apply(c)
-    elapsed = time.monotonic() - start
-    _expect_connected(c, names)
-    return elapsed, _full_mesh(c, names)
-
-
-def join_one_by_one(c: Any, names: Sequence[str]) -> float:
-    """Label, apply and wait for one member at a time; timed from the first label until every agent
-    sees every peer ready (a one-member apply vouches only for the newcomer, so the end is checked)."""
-    start = time.monotonic()
-    for i, n in enumerate(names):
-        c.patch(f"/members/{n}", json={"labels": LABELS})
-        _apply(c)
-        _expect_connected(c, names[: i + 1])
-    _poll(lambda: _full_mesh(c, names), SETTLE_TIMEOUT, f"every agent of {list(names)} to see every peer ready")
-    return time.monotonic() - start
-
-
-def leave_all(c: Any, names: Sequence[str]) -> None:
-    """Reset between runs (not timed): clear the labels, apply, and wait until the agents hold no remotes."""
-    for n in names:
-        c.patch(f"/members/{n}", json={"labels": {}})
-    _apply(c)
-    if _in_network(c):
-        raise BenchError(f"after the leave, the network still holds {_in_network(c)}.")
-    _poll(lambda: all(_remotes(c, n) == {} for n in names), SETTLE_TIMEOUT, f"the agents of {list(names)} to drop")
+    def leave_all(self, names: Sequence[str]) -> None:
+        """Reset between runs (not timed): clear the labels, apply, wait until the agents hold no remotes."""
+        self.label(names, {})
+        self.apply("NotConnected")
+        if self.in_network():
+            raise BenchError(f"after the leave, the network still holds {self.in_network()}.")
+        self.poll(lambda: all(self.remotes(n) == {} for n in names), SETTLE_TIMEOUT, f"the agents of {names} to drop")
 
 
 # ---------------------------------------------------------------- the benchmark
 
 
-def summarize(
-    fleetnet: dict[int, list[float]],
-    serial: dict[int, list[float]],
-    full_at_connected: list[bool],
-    quick: bool,
-) -> list[Table]:
+def _times(xs: Sequence[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in xs)
+
+
+def summarize(s: Samples, quick: bool) -> list[Table]:
     """The tables of a run (pure, so the unit tests can feed it made-up samples)."""
-    sizes = sorted(fleetnet)
-    target = fleetnet.get(TARGET_CLUSTERS)
+    sizes = sorted(s.fleetnet)
+    largest = max(sizes) if sizes else 0
     rows = []
     for n in sizes:
-        f, s = fleetnet[n], serial.get(n, [])
+        f, b = s.fleetnet[n], s.one_by_one.get(n, [])
         verdict: str | None = None
         if n == TARGET_CLUSTERS:
             verdict = f"< {TARGET_SECONDS:.0f} s: " + ("met" if max(f) < TARGET_SECONDS else "MISSED")
@@ -215,52 +244,55 @@ def summarize(
                 len(f),
                 statistics.median(f),
                 max(f),
-                statistics.median(s) if s else None,
-                max(s) if s else None,
+                statistics.median(b) if b else None,
+                max(b) if b else None,
                 verdict,
             )
         )
+    target = s.fleetnet.get(TARGET_CLUSTERS)
     if target:
-        verdict_note = "met" if max(target) < TARGET_SECONDS else "missed"
         target_note = (
             f"Target: {TARGET_CLUSTERS} clusters Connected in under {TARGET_SECONDS:.0f} s in every run: "
-            f"{verdict_note} (max {max(target):.2f} s)."
+            f"{'met' if max(target) < TARGET_SECONDS else 'missed'} (max {max(target):.2f} s)."
         )
     else:
         target_note = (
             f"Target ({TARGET_CLUSTERS} clusters Connected in under {TARGET_SECONDS:.0f} s) not measured: "
-            + ("--quick stops at " if quick else "sizes stop at ")
-            + f"{max(sizes) if sizes else 0} clusters."
+            f"{'--quick stops' if quick else 'the sizes stop'} at {largest} clusters."
         )
-    full = sum(full_at_connected)
+    notes = [
+        "Timed (time.monotonic, client side, polling every 50 ms): from POST /clusterMeshProfiles/NAME/apply "
+        "until its operation has finished and GET shows the profile Connected; then every member is checked to "
+        "be Connected. Not timed: fleet start-up, labelling the members before the apply, the reset between runs.",
+        f"One fleet of {largest} one-node local clusters serves all runs; between runs every member leaves "
+        "(labels cleared + apply) and its agent is seen to drop every remote, so each join starts every "
+        "clustermesh-apiserver (etcd with mTLS + exporter) afresh.",
+        "Baseline, measured in the same run and interleaved with fleetnet's runs: the same members joined one at "
+        "a time (label one, apply, wait for Connected, next), timed from the first label until every agent "
+        "reports every peer ready. speed-up = baseline p50 / fleetnet p50.",
+        f"When fleetnet reported Connected, every agent already saw every peer ready in {sum(s.full_at_connected)} "
+        f"of {len(s.full_at_connected)} runs.",
+        target_note,
+    ]
+    if s.stray:
+        seen = ", ".join(f"{state} in {k}" for state, k in sorted(s.stray.items()))
+        notes.append(
+            f"While an apply's operation was still running, GET showed the profile in another state than Applying "
+            f"({seen} of {s.applies} applies): the hub's background refresher overwrites it; timing waits for the "
+            "operation, so these numbers are not affected."
+        )
     summary = Table(
         title="Join: apply → Connected (seconds)",
         columns=("clusters", "runs", FLEETNET, FLEETNET_MAX, SERIAL, SERIAL_MAX, "target"),
         rows=rows,
         baseline=Baseline(column=SERIAL, versus=FLEETNET, ratio_title="speed-up (p50)"),
-        notes=(
-            "Timed (time.monotonic, client side, polling every 50 ms): from POST /clusterMeshProfiles/NAME/apply "
-            "until GET shows the profile Connected; then every member is checked to be Connected. Not timed: "
-            "fleet start-up, labelling the members before the apply, and the reset between runs.",
-            f"One fleet of {max(sizes) if sizes else 0} one-node local clusters serves all runs; between runs "
-            "every member leaves (labels cleared + apply) and its agent is seen to drop every remote, so each "
-            "join starts every clustermesh-apiserver (etcd with mTLS + exporter) afresh.",
-            "Baseline, measured in the same run and interleaved with fleetnet's runs: the same members joined "
-            "one at a time (label one, apply, wait for Connected, next), timed from the first label until every "
-            "agent reports every peer ready. speed-up = baseline p50 / fleetnet p50.",
-            f"At the moment fleetnet reported Connected, every agent already saw every peer ready in {full} of "
-            f"{len(full_at_connected)} runs.",
-            target_note,
-        ),
+        notes=notes,
     )
     per_run = Table(
         title="Join: every run (seconds)",
         columns=("clusters", "fleetnet", "one by one"),
-        rows=[
-            (n, ", ".join(f"{x:.2f}" for x in fleetnet[n]), ", ".join(f"{x:.2f}" for x in serial.get(n, [])))
-            for n in sizes
-        ],
-        notes=("Runs in the order they were measured; run k of every size and approach ran in round k.",),
+        rows=[(n, _times(s.fleetnet[n]), _times(s.one_by_one.get(n, []))) for n in sizes],
+        notes=("In the order measured; run k of every size and both approaches ran in round k.",),
     )
     return [summary, per_run]
 
@@ -268,19 +300,16 @@ def summarize(
 def run(quick: bool) -> list[Table]:
     sizes = QUICK_SIZES if quick else SIZES
     runs = QUICK_RUNS if quick else RUNS
-    fleetnet: dict[int, list[float]] = {n: [] for n in sizes}
-    serial: dict[int, list[float]] = {n: [] for n in sizes}
-    full_at_connected: list[bool] = []
-    with local_fleet(max(sizes)) as c:
-        c.put(f"/clusterMeshProfiles/{PROFILE}", json={"memberSelector": {"byLabel": SELECTOR}})
+    samples = Samples()
+    with local_fleet(max(sizes)) as client:
+        bench = Session(client, samples)
+        client.put(f"/clusterMeshProfiles/{PROFILE}", json={"memberSelector": {"byLabel": SELECTOR}})
         for r in range(1, runs + 1):
             for n in sizes:
                 names = [f"c{i}" for i in range(1, n + 1)]
-                seconds, full = join_fleetnet(c, names)
-                fleetnet[n].append(seconds)
-                full_at_connected.append(full)
-                leave_all(c, names)
-                serial[n].append(join_one_by_one(c, names))
-                leave_all(c, names)
-                _progress(f"round {r}/{runs}, {n} clusters: fleetnet {seconds:.2f} s, one by one {serial[n][-1]:.2f} s")
-    return summarize(fleetnet, serial, full_at_connected, quick)
+                fast = bench.join_fleetnet(names)
+                bench.leave_all(names)
+                slow = bench.join_one_by_one(names)
+                bench.leave_all(names)
+                _progress(f"round {r}/{runs}, {n} clusters: fleetnet {fast:.2f} s, one by one {slow:.2f} s")
+    return summarize(samples, quick)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import stat
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -197,9 +198,13 @@ def test_machine_info_without_etcd(tmp_path: Path) -> None:
 
 
 def test_join_summary_reports_p50_max_ratio_and_target() -> None:
-    fleet = {2: [1.0, 1.2, 1.1], 5: [2.0, 2.4, 2.2], 10: [4.0, 5.0, 4.5]}
-    serial = {2: [3.0, 3.3, 3.1], 5: [8.0, 8.8, 8.4], 10: [18.0, 20.0, 19.0]}
-    summary, per_run = bench_join.summarize(fleet, serial, [True] * 9, quick=False)
+    samples = bench_join.Samples(
+        fleetnet={2: [1.0, 1.2, 1.1], 5: [2.0, 2.4, 2.2], 10: [4.0, 5.0, 4.5]},
+        one_by_one={2: [3.0, 3.3, 3.1], 5: [8.0, 8.8, 8.4], 10: [18.0, 20.0, 19.0]},
+        full_at_connected=[True] * 9,
+        applies=100,
+    )
+    summary, per_run = bench_join.summarize(samples, quick=False)
     header, body = summary.shown()
     assert header[-1] == "speed-up (p50)"
     assert body[0][:6] == ["2", "3", "1.10", "1.20", "3.10", "3.30"]
@@ -207,14 +212,25 @@ def test_join_summary_reports_p50_max_ratio_and_target() -> None:
     assert body[0][6] == "—"
     assert any("met (max 5.00 s)" in n for n in summary.notes)
     assert any("9 of 9 runs" in n for n in summary.notes)
+    assert not any("background refresher" in n for n in summary.notes)
     assert per_run.rows[2] == (10, "4.00, 5.00, 4.50", "18.00, 20.00, 19.00")
 
 
 def test_join_summary_target_missed_and_quick() -> None:
-    summary, _ = bench_join.summarize({10: [9.0, 12.0]}, {10: [20.0, 21.0]}, [True, False], quick=False)
+    missed = bench_join.Samples(
+        fleetnet={10: [9.0, 12.0]},
+        one_by_one={10: [20.0, 21.0]},
+        full_at_connected=[True, False],
+        applies=30,
+        stray=Counter({"Degraded": 2}),
+    )
+    summary, _ = bench_join.summarize(missed, quick=False)
     assert summary.rows[0][6] == "< 10 s: MISSED"
     assert any("missed (max 12.00 s)" in n for n in summary.notes)
-    summary, _ = bench_join.summarize({2: [1.0], 5: [2.0]}, {2: [3.0], 5: [6.0]}, [True, True], quick=True)
+    assert any("1 of 2 runs" in n for n in summary.notes)
+    assert any("(Degraded in 2 of 30 applies)" in n for n in summary.notes)
+    quick = bench_join.Samples(fleetnet={2: [1.0], 5: [2.0]}, one_by_one={2: [3.0], 5: [6.0]})
+    summary, _ = bench_join.summarize(quick, quick=True)
     assert any("not measured: --quick stops at 5 clusters" in n for n in summary.notes)
 
 

@@ -3,6 +3,7 @@ except where attachment is the subject."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -77,7 +78,13 @@ def test_load_pins_once_and_reuses_the_pins(bpffs: Path) -> None:
         assert again.load() is False
         assert _prog_ids(again) == ids
         assert again.ipcache.items() == {"10.1.0.0/16": IpcacheEntry(1234)}
+        assert again.loaded_digest() == hashlib.sha256(OBJECT.read_bytes()).digest()
         again.upgrade()  # new programs, same maps
+        assert _prog_ids(again) != ids
+        ids = _prog_ids(again)
+        # Pins made from another object (an agent upgrade): load() swaps the programs in place.
+        again.map("fn_build").update(b"\0\0\0\0", bytes(32))
+        assert again.load() is True
         assert _prog_ids(again) != ids
         assert {n: again.map(n).info.id for n in MAP_NAMES} == map_ids
         assert again.ipcache.items() == {"10.1.0.0/16": IpcacheEntry(1234)}

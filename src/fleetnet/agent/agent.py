@@ -40,6 +40,7 @@ class Agent:
         self._routes_dirty = True
         self.features: list[Any] = []  # kubelet, services, policy: each has reconcile() and status()
         self.last_error: str | None = None
+        self.datapath: Any = None  # the eBPF datapath, once loaded (agent/datapath.py)
 
     def _mark_dirty(self) -> None:
         self._routes_dirty = True

@@ -9,6 +9,10 @@ if TYPE_CHECKING:
 
 
 def load_features(agent: Agent) -> list[Any]:
+    from fleetnet.agent.datapath import Datapath
     from fleetnet.agent.kubelet import Kubelet
+    from fleetnet.agent.services import Services
 
-    return [Kubelet(agent)]
+    # the datapath first: pods are attached to it as their network appears
+    datapath = Datapath(agent)
+    return [datapath, Kubelet(agent), Services(agent)]

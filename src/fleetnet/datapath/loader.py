@@ -12,8 +12,9 @@ bpffs refuses names with a dot, so dots (and percent signs) in namespace and int
 
 Pins outlive the agent, so a restarted agent calls :meth:`ClusterDatapath.load` again and gets the
 same maps and attachments back: traffic, conntrack and services are never flushed. Programs are
-loaded by ``bpftool prog loadall`` once per cluster (not per veth); :meth:`~ClusterDatapath.upgrade`
-loads newer programs against the same maps and swaps every attachment atomically
+loaded by ``bpftool prog loadall`` once per cluster (not per veth). The map ``fn_build`` records
+the SHA-256 of the object the pinned programs came from; when an agent starts with another
+object, ``load`` loads its programs against the same maps and swaps every attachment atomically
 (BPF_LINK_UPDATE), which is how an agent upgrade keeps established connections.
 
 Attachment uses tcx links (kernel >= 6.6) created from a thread that has joined the node's
@@ -26,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import hashlib
 import os
 import re
 import shutil
@@ -77,6 +79,7 @@ MAP_NAMES = (
     "fn_policy",
     "fn_endpoints",
     "fn_metrics",
+    "fn_build",
 )
 NETNS_DIR = Path("/var/run/netns")
 _CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -278,11 +281,12 @@ class ClusterDatapath:
         )
 
     def load(self) -> bool:
-        """Makes the programs and maps exist; returns True when it loaded them, False when the
-        pins were already there and are reused as they are (an agent restart)."""
-        if self.is_loaded():
+        """Makes the programs and maps exist. Pins already there are reused as they are (an agent
+        restart: False); pins made from another object are upgraded in place, keeping the maps
+        (True); with no pins, everything is loaded (True)."""
+        if self.is_loaded() and self.loaded_digest() == self._object_digest():
             return False
-        self._load_programs()
+        self.upgrade()
         return True
 
     def upgrade(self) -> None:
@@ -292,11 +296,20 @@ class ClusterDatapath:
         for pin in sorted(self.links_dir.glob("*/*/*")):
             self._update_link(pin, PROGRAMS[0] if pin.name == "ingress" else PROGRAMS[1])
 
-    def _load_programs(self) -> None:
+    def loaded_digest(self) -> bytes | None:
+        """SHA-256 of the object the pinned programs came from (None if unknown)."""
+        raw = self.map("fn_build").lookup(b"\0\0\0\0")
+        return None if raw is None or raw == bytes(32) else raw
+
+    def _object_digest(self) -> bytes:
         if not self.obj.exists():
             raise SystemFailure(
                 f"the datapath object {self.obj} is missing; run `make build` to compile it (done once)."
             )
+        return hashlib.sha256(self.obj.read_bytes()).digest()
+
+    def _load_programs(self) -> None:
+        digest = self._object_digest()
         if not _on_bpffs(self.bpffs_root):
             raise SystemFailure(f"{self.bpffs_root} is not on a bpffs; mount one there with mount_bpffs() first.")
         self.maps_dir.mkdir(parents=True, exist_ok=True)
@@ -319,6 +332,7 @@ class ClusterDatapath:
         finally:
             for leftover in (new_progs, new_maps, old_progs):
                 _remove_tree(leftover)
+        self.map("fn_build").update(b"\0\0\0\0", digest)
 
     def unload(self) -> None:
         """Removes every pin of the cluster: tcx attachments detach, maps and programs go away

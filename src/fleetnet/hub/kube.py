@@ -71,6 +71,13 @@ def apply(objects: ObjectStore, manifest: str, source: str) -> list[dict[str, st
                 f"{source}: {d['kind']} {d['metadata']['name']}: namespace {ns!r} not found; "
                 "create it first (or in the same file)."
             )
+    for d in docs:
+        if d["kind"] == "Service" and not (d.get("spec") or {}).get("clusterIP"):
+            # the allocated ClusterIP stays, as with kubectl apply's merge
+            old = objects.get("Service", d["metadata"]["namespace"], d["metadata"]["name"])
+            ip = ((old or {}).get("spec") or {}).get("clusterIP")
+            if ip:
+                d["spec"] = {**d.get("spec", {}), "clusterIP": ip, "clusterIPs": [ip]}
     results = objects.apply(docs)
     return [{"kind": k[0], "namespace": k[1], "name": k[2], "result": r} for k, r in results]
 

@@ -110,6 +110,8 @@ class LocalDriver:
         cp = self.cluster_paths(member.name)
         for d in (cp.root, cp.logs, cp.run, cp.clustermesh):
             d.mkdir(parents=True, exist_ok=True)
+        # the agents mount the fleet's bpffs; record it first so that `down` unmounts it
+        self.recorder.add_mount(str(self.paths.bpffs))
         ul = self._underlay(loc.underlay)
         ips = self._alloc_ips(loc.underlay, loc.nodes)
         pod_cidrs = cidr.node_cidrs(loc.pod_cidr, loc.nodes)

@@ -187,7 +187,7 @@ class History:
     last_failed: dict[str, bool] = field(default_factory=dict)  # its last attempt failed
     restarted_since: dict[str, bool] = field(default_factory=dict)  # a StartRequested came after that
     gate_ids: set[str] = field(default_factory=set)
-    finished: dict[str, S] = field(default_factory=dict)  # members Completed or Skipped, for good
+    finished: dict[str, UpdateState] = field(default_factory=dict)  # members Completed or Skipped, for good
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, StartRequested):
@@ -385,7 +385,7 @@ def test_stopping_and_restarting_changes_nothing_but_timing(
             stopped.step()
     stopped.finish()
 
-    def outcome(run: RunState) -> dict[str, tuple[S, int]]:
+    def outcome(run: RunState) -> dict[str, tuple[UpdateState, int]]:
         return {m.name: (m.status.state, m.attempts) for _, _, m in run.members()}
 
     assert outcome(stopped.run) == outcome(plain.run)

@@ -5,10 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from fleetnet.errors import InvalidInput
-from fleetnet.plan.updaterun import MemberInfo, Strategy, UpgradeSpec, parse_strategy, prevalidate, require_valid
-from fleetnet.plan.versions import load_catalog
+from fleetnet.plan.updaterun import (
+    GateApproved,
+    MemberInfo,
+    MemberStatus,
+    Strategy,
+    UpdateState,
+    UpgradeSpec,
+    parse_strategy,
+    prevalidate,
+    require_valid,
+)
+from fleetnet.plan.versions import CiliumVersion, load_catalog
+from tests.plan.updaterun.sim import Sim
 
 CATALOG = load_catalog()
 
@@ -154,3 +167,86 @@ def test_each_pair_is_reported_once() -> None:
     assert "stage s2: member lagging" in problems[1] and "member y" in problems[1]
     with pytest.raises(InvalidInput, match=r"\(1 more problem\(s\) not shown\)"):
         require_valid(full("1.35.0"), stages(["g1"], ["g2"]), ms, CATALOG)
+
+
+# --- the rule holds along every way the run can go -----------------------------------------------------------
+
+MESH_VERSIONS = [str(e.kubernetes) for e in CATALOG.entries if e.mesh_supported]
+
+
+@st.composite
+def meshed_fleets(draw: st.DrawFn) -> tuple[UpgradeSpec, Strategy, list[MemberInfo]]:
+    """Fleets whose members in the run can all reach the target, so only the Cilium rule can refuse."""
+    target = draw(st.sampled_from(MESH_VERSIONS[1:]))
+    sources = [v for v in MESH_VERSIONS if v == target or CATALOG.can_upgrade(v, target) is None]
+    n_stages = draw(st.integers(1, 3))
+    groups = [f"g{i}" for i in range(draw(st.integers(n_stages, 4)))]
+    layout = [groups[i::n_stages] for i in range(n_stages)]
+    members = []
+    for i in range(draw(st.integers(len(groups), len(groups) + 4))):
+        group = groups[i] if i < len(groups) else draw(st.sampled_from([*groups, None]))
+        members.append(
+            MemberInfo(
+                name=f"m{i}",
+                group=group,
+                kubernetes_version=draw(st.sampled_from(sources if group else MESH_VERSIONS)),
+                cilium_version=draw(st.sampled_from([None, None, None, "1.17.9", "1.18.0"])),
+                network=draw(st.sampled_from(["blue", "red", None])),
+            )
+        )
+    return full(target), stages(*layout), members
+
+
+def _skew(run_members: dict[str, MemberStatus], info: dict[str, MemberInfo], target: str) -> str | None:
+    """A gap of more than one Cilium minor in a network that involves an upgraded (or upgrading) member."""
+    choices: dict[str, list[tuple[CiliumVersion, bool]]] = {}
+    for name, mi in info.items():
+        if mi.network is None:
+            continue
+        before = (
+            CiliumVersion.parse(mi.cilium_version) if mi.cilium_version else CATALOG.cilium_for(mi.kubernetes_version)
+        )
+        after = (CATALOG.cilium_for(target), True)
+        state = run_members[name].status.state if name in run_members else UpdateState.NOT_STARTED
+        if state is UpdateState.COMPLETED:
+            choices[name] = [after]
+        elif state is UpdateState.RUNNING:
+            choices[name] = [(before, False), after]
+        else:
+            choices[name] = [(before, False)]
+    names = sorted(choices)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if info[a].network != info[b].network:
+                continue
+            for ca, ua in choices[a]:
+                for cb, ub in choices[b]:
+                    if (ua or ub) and ca.minors_apart(cb) > 1:
+                        return f"{a} on {ca} and {b} on {cb}"
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(meshed_fleets(), st.data())
+def test_a_run_that_passes_never_splits_a_network(
+    fleet: tuple[UpgradeSpec, Strategy, list[MemberInfo]], data: st.DataObject
+) -> None:
+    spec, strat, members = fleet
+    problems = prevalidate(spec, strat, members, CATALOG)
+    assume(not problems)
+    target = spec.kubernetes_version
+    assert target is not None
+    info = {m.name: m for m in members}
+    sim = Sim(members, strat, spec=spec)
+    for _ in range(200):
+        current = {m.name: m for _, _, m in sim.run.members()}
+        assert _skew(current, info, target) is None
+        if sim.state is not UpdateState.RUNNING and sim.state is not UpdateState.PENDING:
+            break
+        if running := sim.running():
+            sim.succeed([data.draw(st.sampled_from(running), label="finishes")])
+        elif sim.pending_gates():
+            sim.do(GateApproved(sim.pending_gates()[0]))
+        else:
+            sim.tick(3600)
+    assert sim.state in (UpdateState.COMPLETED, UpdateState.SKIPPED)

@@ -19,6 +19,19 @@
 #include "lib/lb.h"
 #include "lib/policy.h"
 
+/* Never read here: the loader stores the SHA-256 of the object that made the pinned programs,
+ * so that an agent started with a newer object knows to load it against the same maps. */
+struct build_info {
+	__u8 sha256[32];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct build_info);
+} fn_build SEC(".maps");
+
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {

@@ -42,9 +42,7 @@ DIRECTIONS: tuple[Direction, ...] = ("ingress", "egress")
 class IdentityResolver:
     """Resolves peer rules to the identities they select, caching per selector within one compile."""
 
-    def __init__(
-        self, identities: Mapping[int, LabelSet], local_cluster: str, default_local_cluster: bool
-    ) -> None:
+    def __init__(self, identities: Mapping[int, LabelSet], local_cluster: str, default_local_cluster: bool) -> None:
         self.identities: dict[int, LabelSet] = {**RESERVED_IDENTITIES, **identities}
         self.local_cluster = local_cluster
         self.default_local_cluster = default_local_cluster
@@ -62,9 +60,7 @@ class IdentityResolver:
         if item.endpoints is None and item.entities is None:
             # An L4-only rule applies to every peer; an empty rule ({}) to none.
             return None if item.ports is not None else ()
-        out = [
-            scope_to_cluster(s, self.local_cluster, self.default_local_cluster) for s in item.endpoints or ()
-        ]
+        out = [scope_to_cluster(s, self.local_cluster, self.default_local_cluster) for s in item.endpoints or ()]
         for entity in item.entities or ():
             selectors = entity_selectors(entity, self.local_cluster)
             if selectors is None:

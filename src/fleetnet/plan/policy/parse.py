@@ -113,9 +113,7 @@ class _Doc:
                 continue
             where = f"{path}.{field}" if path else str(field)
             if field in _CILIUM_ONLY:
-                self.fail(
-                    where, "is a Cilium field that fleetnet does not enforce; see docs/policy-subset.md"
-                )
+                self.fail(where, "is a Cilium field that fleetnet does not enforce; see docs/policy-subset.md")
             hint = _misplaced_hint(str(field), allowed)
             self.fail(where, f"is not a known field{hint}; fields here: {', '.join(sorted(allowed))}")
         return value
@@ -129,7 +127,7 @@ class _Doc:
 
     def string(self, path: str, value: Any) -> str:
         if not isinstance(value, str):
-            self.fail(path, f"must be a string, not {_kind_of(value)} {value!r}; quote it")
+            self.fail(path, f"is {value!r}, {_kind_of(value)}, where a string is expected; quote it")
         return value
 
 
@@ -176,9 +174,7 @@ def _selector_key(doc: _Doc, path: str, text: str) -> SelectorKey:
     elif ":" in text:
         source, _, key = text.partition(":")
         if source not in (SOURCE_K8S, SOURCE_ANY, SOURCE_RESERVED):
-            doc.fail(
-                path, f"uses the label source {source!r}; write the key bare or with k8s:, any: or reserved:"
-            )
+            doc.fail(path, f"uses the label source {source!r}; write the key bare or with k8s:, any: or reserved:")
     else:
         source, key = SOURCE_ANY, text
     _check_label_key(doc, path, key)
@@ -241,9 +237,7 @@ def _port(doc: _Doc, path: str, value: Any) -> int | None:
         doc.fail(path, f"must be a port number, not {_kind_of(value)}")
     text = str(value).strip()
     if not text.isdigit():
-        doc.fail(
-            path, f"is {text!r}: named ports are not supported by fleetnet; write the port number (1-65535)"
-        )
+        doc.fail(path, f"is {text!r}: named ports are not supported by fleetnet; write the port number (1-65535)")
     port = int(text)
     if not 1 <= port <= 65535:
         doc.fail(path, f"is {port}; a port must be between 1 and 65535 (leave port out to mean every port)")
@@ -269,9 +263,7 @@ def _ports(doc: _Doc, path: str, value: Any) -> tuple[PortProtocol, ...] | None:
             number = _port(doc, f"{pwhere}.port", port.get("port"))
             proto_name = port.get("protocol", "ANY")
             if proto_name not in PROTOCOL_NUMBERS:
-                doc.fail(
-                    f"{pwhere}.protocol", f"is {proto_name!r}, which is not supported; use TCP, UDP or ANY"
-                )
+                doc.fail(f"{pwhere}.protocol", f"is {proto_name!r}, which is not supported; use TCP, UDP or ANY")
             out.append(PortProtocol(number, PROTOCOL_NUMBERS[proto_name]))
     return tuple(out)
 
@@ -288,9 +280,7 @@ def _peer_rule(
     items = doc.sequence(f"{path}.{endpoints_field}", raw.get(endpoints_field))
     if items is not None:
         endpoints = tuple(
-            peer_in_namespace(
-                _selector(doc, f"{path}.{endpoints_field}[{i}]", item)[0], namespace, subject_is_init
-            )
+            peer_in_namespace(_selector(doc, f"{path}.{endpoints_field}[{i}]", item)[0], namespace, subject_is_init)
             for i, item in enumerate(items)
         )
     entities = _entities(doc, f"{path}.{entities_field}", raw.get(entities_field))
@@ -317,9 +307,7 @@ def _rule(doc: _Doc, path: str, value: Any, policy: PolicyRef, spec_index: int |
     for section in _SECTIONS:
         items = doc.sequence(f"{path}.{section}", raw.get(section)) or []
         sections[section] = tuple(
-            _peer_rule(
-                doc, f"{path}.{section}[{i}]", item, RuleRef(policy, spec_index, section, i), namespace, init
-            )
+            _peer_rule(doc, f"{path}.{section}[{i}]", item, RuleRef(policy, spec_index, section, i), namespace, init)
             for i, item in enumerate(items)
         )
     description = raw.get("description") or ""
@@ -354,7 +342,8 @@ def parse_policy(document: Any, default_namespace: str | None = None) -> Policy:
         namespace = namespace or default_namespace
         if not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
             doc.label = f"{kind} {name}"
-            doc.fail("metadata.namespace", f"is {namespace!r}; a {KIND_CNP} needs the namespace it lives in")
+            shown = "missing" if namespace is None else f"{namespace!r}, not a namespace name"
+            doc.fail("metadata.namespace", f"is {shown}; a {KIND_CNP} needs the namespace it lives in")
     elif namespace:
         doc.label = f"{kind} {name}"
         doc.fail("metadata.namespace", f"is {namespace!r}, but a {KIND_CCNP} is cluster-scoped; remove it")

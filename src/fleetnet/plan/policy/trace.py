@@ -62,9 +62,7 @@ class Verdict:
     ingress: Step | None = None
 
 
-def _step(
-    direction: Direction, subject: str, policy: EndpointPolicy, peer: int, dport: int, proto: int
-) -> Step:
+def _step(direction: Direction, subject: str, policy: EndpointPolicy, peer: int, dport: int, proto: int) -> Step:
     found = policy.lookup(direction, peer, dport, proto)
     rules = policy.rules.get(found.entry, ()) if found.entry is not None else ()
     return Step(direction, subject, found, rules, policy.enforced_by(direction))
@@ -84,14 +82,10 @@ def trace_compiled(
     """The verdict from compiled policies: the source's (egress) if it is local, the destination's
     (ingress) if it is local."""
     egress = None if src_policy is None else _step("egress", src_name, src_policy, dst_identity, dport, proto)
-    ingress = (
-        None if dst_policy is None else _step("ingress", dst_name, dst_policy, src_identity, dport, proto)
-    )
+    ingress = None if dst_policy is None else _step("ingress", dst_name, dst_policy, src_identity, dport, proto)
     steps = [s for s in (egress, ingress) if s is not None]
     if not steps:
-        raise InvalidInput(
-            "a trace needs the policy of the source or of the destination; give a local endpoint."
-        )
+        raise InvalidInput("a trace needs the policy of the source or of the destination; give a local endpoint.")
     for step in steps:
         if not step.allowed:
             return Verdict(False, f"denied by {step.explain()}", egress, ingress)
@@ -129,9 +123,7 @@ def _resolve(
         return _Party(who.identity, who.labels, who, f"{local_cluster}/{who.namespace}/{who.name}")
     if isinstance(who, int):
         if who not in known:
-            raise NotFound(
-                f"identity {who} is not known in cluster {local_cluster}; give its labels instead."
-            )
+            raise NotFound(f"identity {who} is not known in cluster {local_cluster}; give its labels instead.")
         identity, labels = who, known[who]
     else:
         labels = who

@@ -15,7 +15,7 @@
 
 #include "common.h"
 
-#define CT_MAX			131072
+#define CT_MAX			65536
 
 #define CT_EGRESS		0
 #define CT_INGRESS		1
