@@ -38,9 +38,7 @@ class ReservedIdentity(IntEnum):
         return self.name.lower().replace("_", "-")
 
 
-RESERVED_IDENTITIES: Mapping[int, LabelSet] = {
-    int(r): reserved_labels(r.label_name) for r in ReservedIdentity
-}
+RESERVED_IDENTITIES: Mapping[int, LabelSet] = {int(r): reserved_labels(r.label_name) for r in ReservedIdentity}
 
 
 def _check_max_connected(max_connected: int) -> None:
@@ -57,9 +55,7 @@ def cluster_id_shift(max_connected: int = 255) -> int:
 def _check_cluster_id(cluster_id: int, max_connected: int) -> None:
     _check_max_connected(max_connected)
     if not 0 <= cluster_id <= max_connected:
-        raise InvalidInput(
-            f"cluster id {cluster_id} is out of range; use 1..{max_connected} (0 means no mesh)."
-        )
+        raise InvalidInput(f"cluster id {cluster_id} is out of range; use 1..{max_connected} (0 means no mesh).")
 
 
 def identity_range(cluster_id: int, max_connected: int = 255) -> tuple[int, int]:
@@ -79,9 +75,7 @@ def is_reserved(identity: int) -> bool:
     return 0 < identity < MINIMAL_NUMERIC_IDENTITY
 
 
-def allocate(
-    existing: Mapping[LabelSet, int], labels: LabelSet, cluster_id: int, max_connected: int = 255
-) -> int:
+def allocate(existing: Mapping[LabelSet, int], labels: LabelSet, cluster_id: int, max_connected: int = 255) -> int:
     """The identity of ``labels`` in this cluster.
 
     Stable: a label set that already has an identity inside the cluster's range keeps it (one outside
@@ -115,10 +109,7 @@ def validate_remote_identity(
     id, and the labels name the remote cluster with a ``k8s``-source cluster label.
     """
     if not 1 <= remote_cluster_id <= max_connected:
-        return (
-            f"remote cluster {remote_cluster_name} has cluster id {remote_cluster_id}, "
-            f"outside 1..{max_connected}"
-        )
+        return f"remote cluster {remote_cluster_name} has cluster id {remote_cluster_id}, outside 1..{max_connected}"
     low, high = identity_range(remote_cluster_id, max_connected)
     if not low <= identity <= high:
         return (

@@ -78,9 +78,7 @@ class Label:
         if ";" in self.value:
             raise InvalidInput(f"label value {self.value!r} of {self.key} must not contain ';'.")
         if not self.source or ":" in self.source or self.source == SOURCE_ANY:
-            raise InvalidInput(
-                f"label source {self.source!r} of {self.key} is not valid; use k8s or reserved."
-            )
+            raise InvalidInput(f"label source {self.source!r} of {self.key} is not valid; use k8s or reserved.")
 
     def __str__(self) -> str:
         return f"{self.source}:{self.key}={self.value}"
@@ -96,9 +94,7 @@ class LabelSet:
         ordered = tuple(sorted(set(self.labels)))
         for a, b in pairwise(ordered):
             if a.key == b.key:
-                raise InvalidInput(
-                    f"labels {a} and {b} share the key {a.key}; a label set holds one label per key."
-                )
+                raise InvalidInput(f"labels {a} and {b} share the key {a.key}; a label set holds one label per key.")
         object.__setattr__(self, "labels", ordered)
 
     @classmethod
@@ -155,16 +151,12 @@ class LabelSet:
     def from_cilium_key(cls, text: str) -> LabelSet:
         """Parse the kvstore form (each item ends with ``;``); ``reserved:host`` without ``=`` is accepted."""
         if text and not text.endswith(";"):
-            raise InvalidInput(
-                f"identity key {text!r} does not end with ';'; it is not in Cilium's label form."
-            )
+            raise InvalidInput(f"identity key {text!r} does not end with ';'; it is not in Cilium's label form.")
         labels = []
         for item in text.split(";")[:-1]:
             source, colon, rest = item.partition(":")
             if not colon:
-                raise InvalidInput(
-                    f"label {item!r} in identity key {text!r} has no source; write source:key=value."
-                )
+                raise InvalidInput(f"label {item!r} in identity key {text!r} has no source; write source:key=value.")
             key, _, value = rest.partition("=")
             labels.append(Label(key, value, source))
         return cls(tuple(labels))

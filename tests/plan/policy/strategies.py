@@ -5,6 +5,7 @@ Choices are precomputed and drawn with ``sampled_from`` so that generating a pol
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -38,7 +39,7 @@ _PEER_KEY_VALUES = (
 )
 
 
-def _requirements(pairs: list[tuple[str, tuple[str, ...]]]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+def _requirements(pairs: Sequence[tuple[str, tuple[str, ...]]]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
     """All single matchLabels items and matchExpressions over these keys."""
     labels = [(k, v) for k, values in pairs for v in values]
     exprs: list[dict[str, Any]] = []

@@ -239,6 +239,7 @@ def test_bad_operator_names_document_and_field_path() -> None:
         (["spec", "enableDefaultDeny"], {"ingress": False}, ["spec.enableDefaultDeny is a Cilium field"]),
         (["spec"], _DELETE, ["spec is missing"]),
         (["metadata", "name"], "Bad_Name", ["metadata.name is 'Bad_Name'"]),
+        (["metadata", "name"], _DELETE, ["CiliumNetworkPolicy: metadata.name is missing"]),
         (["metadata", "namespace"], _DELETE, ["metadata.namespace is missing"]),
         (["metadata", "finalizers"], [], []),
         (["metadata", "colour"], "red", ["metadata.colour is not a known field"]),

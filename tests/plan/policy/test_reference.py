@@ -15,7 +15,7 @@ from fleetnet.plan.policy.model import ANY_IDENTITY, PROTO_ANY, lookup_keys
 from . import reference
 from .strategies import CLUSTER_IDS, LOCAL, PACKETS, pod_labels, policy_docs
 
-FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _world(label_sets: list[LabelSet]) -> tuple[dict[int, LabelSet], list[Endpoint]]:
@@ -31,7 +31,7 @@ def _world(label_sets: list[LabelSet]) -> tuple[dict[int, LabelSet], list[Endpoi
     return known, endpoints
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     docs=policy_docs(),
     local_sets=st.lists(pod_labels(LOCAL), min_size=1, max_size=4),

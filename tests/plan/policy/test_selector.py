@@ -39,7 +39,7 @@ _REQUIREMENTS = st.one_of(
     st.builds(Requirement, _SELECTOR_KEYS, st.sampled_from(("Exists", "DoesNotExist"))),
 )
 _SELECTORS = st.lists(_REQUIREMENTS, max_size=3).map(lambda reqs: Selector(tuple(reqs)))
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(max_examples=100, deadline=None)
 
 
 @FAST

@@ -297,7 +297,7 @@ def _skip_targets(run: RunState) -> list[SkipTarget]:
     return targets
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fleets(), st.data())
 def test_random_runs_keep_the_invariants(fleet: tuple[Strategy, list[MemberInfo]], data: st.DataObject) -> None:
     strat, members = fleet
@@ -355,7 +355,7 @@ def test_random_runs_keep_the_invariants(fleet: tuple[Strategy, list[MemberInfo]
         assert stage.after_stage_wait_status.status.state in RESOLVED
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(fleets(), st.data())
 def test_stopping_and_restarting_changes_nothing_but_timing(
     fleet: tuple[Strategy, list[MemberInfo]], data: st.DataObject

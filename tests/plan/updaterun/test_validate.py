@@ -226,7 +226,7 @@ def _skew(run_members: dict[str, MemberStatus], info: dict[str, MemberInfo], tar
     return None
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(meshed_fleets(), st.data())
 def test_a_run_that_passes_never_splits_a_network(
     fleet: tuple[UpgradeSpec, Strategy, list[MemberInfo]], data: st.DataObject

@@ -336,7 +336,8 @@ def parse_policy(document: Any, default_namespace: str | None = None) -> Policy:
     meta = doc.mapping("metadata", raw.get("metadata"), _META_FIELDS)
     name = meta.get("name")
     if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
-        doc.fail("metadata.name", f"is {name!r}; give a lowercase DNS name (a-z, 0-9, '-', '.')")
+        shown = "missing" if name is None else repr(name)
+        doc.fail("metadata.name", f"is {shown}; give a lowercase DNS name (a-z, 0-9, '-', '.')")
     namespace = meta.get("namespace")
     if kind == KIND_CNP:
         namespace = namespace or default_namespace
