@@ -6,6 +6,7 @@ checks that it behaved as the step says; a step that does not fails the demo (no
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -93,17 +94,46 @@ class Demo:
             time.sleep(0.2)
 
     def pods(self, member: str) -> dict[str, Any]:
-        return {p["metadata"]["name"]: p for p in self.js("kubectl", member, "get", "pods")
-                if p.get("status", {}).get("phase") == "Running"}
+        return {
+            p["metadata"]["name"]: p
+            for p in self.js("kubectl", member, "get", "pods")
+            if p.get("status", {}).get("phase") == "Running"
+        }
+
+    def running(self, member: str, n: int) -> dict[str, Any] | None:
+        pods = self.pods(member)
+        return pods if len(pods) == n else None
 
     def probe(self, member: str, url: str, count: int = 1) -> dict[str, Any]:
         console.print(f"[bold green]$[/] fleetnet kubectl {member} exec client -- fleetnet probe {url} --count {count}")
-        p = procs.run([FLEETNET, "kubectl", member, "exec", "client", "--", FLEETNET, "probe", url, "--count",
-                       str(count), "--timeout", "1", "-o", "json"], timeout=120, env=self.env)
+        p = procs.run(
+            [
+                FLEETNET,
+                "kubectl",
+                member,
+                "exec",
+                "client",
+                "--",
+                FLEETNET,
+                "probe",
+                url,
+                "--count",
+                str(count),
+                "--timeout",
+                "1",
+                "-o",
+                "json",
+            ],
+            timeout=120,
+            env=self.env,
+        )
         out = json.loads(p.stdout)
         for a in out["answers"][:3]:
-            console.print(f"  answered by {a['cluster']}/{a['pod']} (client {a['client']})" if a["ok"]
-                          else f"  failed: {a['error']}")
+            console.print(
+                f"  answered by {a['cluster']}/{a['pod']} (client {a['client']})"
+                if a["ok"]
+                else f"  failed: {a['error']}"
+            )
         return dict(out)
 
     def run(self, keep: bool) -> None:
@@ -117,8 +147,10 @@ class Demo:
         self.sh("clustermeshprofile", "create", "blue", "--member-selector", "network=blue")
         rows = self.js("clustermeshprofile", "apply", "blue", "--what-if")
         self.sh("clustermeshprofile", "apply", "blue", "--what-if")
-        self.check([(r["action"], r["name"]) for r in rows] == [("Add", "c1"), ("Add", "c2")],
-                   "what-if: c1 and c2 will be added, c3 is not selected, nothing changed yet")
+        self.check(
+            [(r["action"], r["name"]) for r in rows] == [("Add", "c1"), ("Add", "c2")],
+            "what-if: c1 and c2 will be added, c3 is not selected, nothing changed yet",
+        )
         start = time.monotonic()
         self.sh("clustermeshprofile", "apply", "blue")
         state = self.js("clustermeshprofile", "show", "blue")["properties"]["status"]["state"]
@@ -127,15 +159,16 @@ class Demo:
         self.step("3. Workloads: an echo Deployment and a client pod in every cluster")
         for c in ("c1", "c2", "c3"):
             self.sh("kubectl", c, "apply", "-f", str(self.manifest))
-        pods = {c: self.wait(lambda c=c: len(self.pods(c)) == 3 and self.pods(c), f"pods of {c} running")
-                for c in ("c1", "c2", "c3")}
+        pods = {c: self.wait(functools.partial(self.running, c, 3), f"pods of {c} running") for c in ("c1", "c2", "c3")}
         self.sh("kubectl", "c2", "get", "pods", "-o", "wide")
         echo = {c: next(p for n, p in pods[c].items() if n.startswith("echo-")) for c in pods}
         self.step("4. Pod to pod across clusters, directly: no tunnel, no NAT")
         ans = self.probe("c1", f"http://{echo['c2']['status']['podIP']}:8080")
         self.check(ans["answered"] == 1 and ans["answers"][0]["cluster"] == "c2", "a pod in c1 reached a pod in c2")
-        self.check(ans["answers"][0]["client"] == pods["c1"]["client"]["status"]["podIP"],
-                   "c2 saw the client's own pod IP (native routing)")
+        self.check(
+            ans["answers"][0]["client"] == pods["c1"]["client"]["status"]["podIP"],
+            "c2 saw the client's own pod IP (native routing)",
+        )
         ans = self.probe("c1", f"http://{echo['c3']['status']['podIP']}:8080")
         self.check(ans["answered"] == 0, "c3 is not in the network: unreachable from c1")
         self.step("5. A member leaves: relabel and apply")
@@ -155,8 +188,11 @@ def run_demo(home: Path, keep: bool = False) -> int:
     if os.geteuid() != 0:
         console.print("error: the demo needs root (network namespaces, eBPF).", style="red")
         return 1
-    demo_home = home if os.environ.get("FLEETNET_HOME") or home != Path("~/.fleetnet").expanduser() else (
-        Path("~/.fleetnet-demo").expanduser())
+    demo_home = (
+        home
+        if os.environ.get("FLEETNET_HOME") or home != Path("~/.fleetnet").expanduser()
+        else (Path("~/.fleetnet-demo").expanduser())
+    )
     demo = Demo(demo_home)
     try:
         demo.run(keep)

@@ -43,8 +43,12 @@ def test_join_reach_leave(fleet: TestFleet) -> None:
     assert sorted(ids.values()) == [1, 2]
     for c in ("c1", "c2", "c3"):
         fleet.apply(c, ECHO)
-    pods = {c: wait_for(lambda c=c: (p := running_pods(fleet, c)) and len(p) == 2 and p, timeout=30,
-                        what=f"pods of {c} running") for c in ("c1", "c2", "c3")}
+    pods = {
+        c: wait_for(
+            lambda c=c: (p := running_pods(fleet, c)) and len(p) == 2 and p, timeout=30, what=f"pods of {c} running"
+        )
+        for c in ("c1", "c2", "c3")
+    }
     client_ip = pods["c1"]["client"]["status"]["podIP"]
     c2_echo = echo_pod(pods["c2"])
     c3_echo = echo_pod(pods["c3"])
@@ -84,8 +88,9 @@ def test_refusals_and_prerequisites(fleet: TestFleet) -> None:
     fleet.run("clustermeshprofile", "create", "x", "--member-selector", "net=x")
     p = fleet.run("clustermeshprofile", "apply", "x", "-o", "json", check=False)
     assert p.returncode != 0 and "not every member joined" in p.stderr
-    members = {m["name"]: m["meshProperties"]["status"] for m in fleet.json("member", "list")
-               if m.get("meshProperties")}
+    members = {
+        m["name"]: m["meshProperties"]["status"] for m in fleet.json("member", "list") if m.get("meshProperties")
+    }
     assert members["c1"]["state"] == "Connected" and members["c2"]["state"] == "Connected"
     reasons = {n: (s.get("error") or {}).get("message", "") for n, s in members.items() if s["state"] == "Failed"}
     assert "native routing" in reasons["tun"]

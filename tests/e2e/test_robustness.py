@@ -59,7 +59,9 @@ def test_daemon_crash_and_restart_do_not_disturb_the_mesh(fleet: TestFleet) -> N
     fleet.run("up")  # a new daemon on the same store
     members = {m["name"]: m for m in fleet.json("member", "list")}
     assert {n: m["meshProperties"]["status"]["state"] for n, m in members.items()} == {
-        "c1": "Connected", "c2": "Connected"}
+        "c1": "Connected",
+        "c2": "Connected",
+    }
     assert fleet.json("clustermeshprofile", "show", "blue")["properties"]["status"]["state"] == "Connected"
     assert fleet.probe("c1", "client", f"http://{target}:8080")["answered"] == 1
 
@@ -75,11 +77,17 @@ def test_killed_etcd_is_seen_not_ready_and_recovers(fleet: TestFleet) -> None:
     c2 = next(c for c in status if c["name"] == "c2")
     assert c2["num-failures"] >= 1 and c2["last-failure-reason"]
     # the hub restarts the dead etcd (like a kubelet) and every agent reconnects by itself
-    wait_for(lambda: remote_ready(fleet, "c1", "c2") and remote_ready(fleet, "c3", "c2"), timeout=30,
-             what="c2 ready again on c1 and c3")
+    wait_for(
+        lambda: remote_ready(fleet, "c1", "c2") and remote_ready(fleet, "c3", "c2"),
+        timeout=30,
+        what="c2 ready again on c1 and c3",
+    )
     assert record(fleet, "etcd:c2").pid != etcd.pid
-    wait_for(lambda: fleet.json("clustermeshprofile", "show", "blue")["properties"]["status"]["state"] == "Connected",
-             timeout=10, what="network Connected again")
+    wait_for(
+        lambda: fleet.json("clustermeshprofile", "show", "blue")["properties"]["status"]["state"] == "Connected",
+        timeout=10,
+        what="network Connected again",
+    )
 
 
 def test_down_after_a_crash_removes_everything(fleet: TestFleet) -> None:

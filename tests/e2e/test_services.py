@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.root
 
-GLOBAL = (open(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "echo-global.yaml")).read())
+GLOBAL = (Path(__file__).parents[2] / "examples" / "echo-global.yaml").read_text()
 URL = "http://echo.demo.svc.cluster.local:80"
 
 
@@ -73,8 +74,11 @@ def test_global_service_reaches_every_cluster(mesh: TestFleet) -> None:
 def test_shared_false_takes_one_cluster_out(mesh: TestFleet) -> None:
     annotate(mesh, "c3", "service.cilium.io/shared=false")
     try:
-        wait_for(lambda: "c3" not in backend_clusters(mesh, "c1") and "c3" not in backend_clusters(mesh, "c2"),
-                 timeout=5, what="c3's backends gone from c1 and c2")
+        wait_for(
+            lambda: "c3" not in backend_clusters(mesh, "c1") and "c3" not in backend_clusters(mesh, "c2"),
+            timeout=5,
+            what="c3's backends gone from c1 and c2",
+        )
         assert set(by_cluster(mesh, "c1")) == {"c1", "c2"}
         assert set(by_cluster(mesh, "c3", count=60)) == {"c1", "c2", "c3"}  # c3 still uses remote backends
     finally:
@@ -112,6 +116,7 @@ def test_agent_restart_keeps_connections_and_reachability(mesh: TestFleet) -> No
     netns = running(mesh, "c1")["client"]["status"]["fleetnet"]["netns"]
     conn = netlink.call_in_netns(netns, lambda: socket.create_connection((vip, 80), timeout=2))
     try:
+
         def ask() -> dict[str, Any]:
             conn.sendall(b"GET / HTTP/1.1\r\nHost: echo\r\n\r\n")
             data = b""
@@ -128,9 +133,13 @@ def test_agent_restart_keeps_connections_and_reachability(mesh: TestFleet) -> No
         os.kill(agent.pid, signal.SIGKILL)
         assert procs.wait_until_dead(agent, 5)
         assert ask()["pod"] == first["pod"]  # no agent: the established connection still works
-        wait_for(lambda: procs.is_alive(procs.ProcRecord.from_dict(
-            json.loads((mesh.home / "state.json").read_text())["processes"]["agent:c1"])), timeout=20,
-            what="agent restarted")
+        wait_for(
+            lambda: procs.is_alive(
+                procs.ProcRecord.from_dict(json.loads((mesh.home / "state.json").read_text())["processes"]["agent:c1"])
+            ),
+            timeout=20,
+            what="agent restarted",
+        )
         for _ in range(5):
             assert ask()["pod"] == first["pod"]  # same backend throughout: maps were not flushed
         assert sum(by_cluster(mesh, "c1", 30).values()) == 30

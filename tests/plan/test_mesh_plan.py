@@ -62,14 +62,29 @@ def test_selector_matches_iff_subset(sel: dict[str, str], labels: dict[str, str]
 # ---------------------------------------------------------------- what-if
 
 
-def member(name: str, labels: dict[str, str] | None = None, profile: str | None = None, cid: int = 1,
-           state: str = "Connected", index: int = 1) -> Member:
-    mesh = None if profile is None else MeshProperties(profile=profile, cilium_id=cid, cilium_name=name,
-                                                        state=state, last_updated_at=0.0)  # type: ignore[arg-type]
-    return Member(name=name, kubernetes_version="1.33.6", cilium_version="1.18.3", labels=labels or {},
-                  local=LocalClusterSpec(index=index, pod_cidr=cidr.default_pod_cidr(index),
-                                         service_cidr=cidr.default_service_cidr(index), nodes=1),
-                  mesh=mesh)
+def member(
+    name: str,
+    labels: dict[str, str] | None = None,
+    profile: str | None = None,
+    cid: int = 1,
+    state: str = "Connected",
+    index: int = 1,
+) -> Member:
+    mesh = (
+        None
+        if profile is None
+        else MeshProperties(profile=profile, cilium_id=cid, cilium_name=name, state=state, last_updated_at=0.0)
+    )  # type: ignore[arg-type]
+    return Member(
+        name=name,
+        kubernetes_version="1.33.6",
+        cilium_version="1.18.3",
+        labels=labels or {},
+        local=LocalClusterSpec(
+            index=index, pod_cidr=cidr.default_pod_cidr(index), service_cidr=cidr.default_service_cidr(index), nodes=1
+        ),
+        mesh=mesh,
+    )
 
 
 def test_whatif_rows_add_remove_nochange_error() -> None:
@@ -150,7 +165,7 @@ def test_node_cidrs_disjoint_inside_cluster(nodes: int, prefix: int) -> None:
     assert len(blocks) == nodes
     nets = [ipaddress.IPv4Network(b) for b in blocks]
     assert all(n.subnet_of(ipaddress.IPv4Network(cluster)) for n in nets)
-    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
 
 
 def test_node_cidrs_too_small() -> None:

@@ -28,8 +28,9 @@ class TestFleet:
         self.home = home or Path(tempfile.mkdtemp(prefix="fleetnet-test-"))
         self.prefix: str | None = None
 
-    def run(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 180.0
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 180.0
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, FLEETNET_HOME=str(self.home))
         p = subprocess.run([FLEETNET, *args], capture_output=True, text=True, env=env, input=input, timeout=timeout)
         if check and p.returncode != 0:
@@ -51,21 +52,35 @@ class TestFleet:
     def pods(self, member: str, namespace: str = "default") -> list[dict[str, Any]]:
         return list(self.json("kubectl", member, "get", "pods", "-n", namespace))
 
-    def exec(self, member: str, pod: str, *cmd: str, namespace: str = "default", check: bool = False
-             ) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, member: str, pod: str, *cmd: str, namespace: str = "default", check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         return self.run("kubectl", member, "exec", pod, "-n", namespace, "--", *cmd, check=check)
 
     def probe(self, member: str, pod: str, url: str, count: int = 1, namespace: str = "default") -> dict[str, Any]:
-        p = self.exec(member, pod, FLEETNET, "probe", url, "--count", str(count), "--timeout", "1", "-o", "json",
-                      namespace=namespace)
+        p = self.exec(
+            member,
+            pod,
+            FLEETNET,
+            "probe",
+            url,
+            "--count",
+            str(count),
+            "--timeout",
+            "1",
+            "-o",
+            "json",
+            namespace=namespace,
+        )
         return dict(json.loads(p.stdout))
 
     def probe_in(self, netns: str, url: str, count: int = 1) -> dict[str, Any]:
         """Probe from inside a pod's namespace without asking the daemon (it may be down)."""
         from fleetnet.local import procs
 
-        p = procs.run_in_netns(netns, [FLEETNET, "probe", url, "--count", str(count), "--timeout", "1", "-o", "json"],
-                               timeout=60)
+        p = procs.run_in_netns(
+            netns, [FLEETNET, "probe", url, "--count", str(count), "--timeout", "1", "-o", "json"], timeout=60
+        )
         return dict(json.loads(p.stdout))
 
     def leftovers(self) -> list[str]:

@@ -70,6 +70,4 @@ def build_app(agent: Agent) -> Starlette:
 async def serve_api(agent: Agent, socket: Path) -> None:
     socket.unlink(missing_ok=True)
     config = uvicorn.Config(build_app(agent), uds=str(socket), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    await server.serve()
+    await uvicorn.Server(config).serve()

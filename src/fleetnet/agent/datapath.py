@@ -90,8 +90,13 @@ class Datapath:
         rev = self.dp.services.rev_nat_ids()
         for fe, backends in sorted(self.dp.services.list_services().items()):
             for slot, b in enumerate(backends, start=1):
-                out.append({"frontend": str(fe), "backend": f"{b.ip}:{b.port} ({rev.get(fe, 0)}) ({slot})",
-                            "clusterID": b.cluster_id})
+                out.append(
+                    {
+                        "frontend": str(fe),
+                        "backend": f"{b.ip}:{b.port} ({rev.get(fe, 0)}) ({slot})",
+                        "clusterID": b.cluster_id,
+                    }
+                )
             if not backends:
                 out.append({"frontend": str(fe), "backend": "0.0.0.0:0 (0) (0) [no backends]", "clusterID": 0})
         return out

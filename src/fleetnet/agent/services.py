@@ -20,7 +20,7 @@ from fleetnet.kube.objstore import key_of
 from fleetnet.kvstore.client import KeyValue
 from fleetnet.local import topology
 from fleetnet.model.cilium import ClusterService
-from fleetnet.model.kube import EndpointSlice, Namespace, Pod, Service, object_from_dict
+from fleetnet.model.kube import EndpointSlice, Pod, Service, object_from_dict
 from fleetnet.plan.endpoints import endpoint_slices
 from fleetnet.plan.services import BackendChoice, local_backends_from_slices, select_backends
 
@@ -136,8 +136,11 @@ class Services:
         for svc in services:
             ns, name = svc.meta.namespace or "default", svc.meta.name
             rs = {cid: cs for cid, lst in remote.items() for cs in lst if (cs.namespace, cs.name) == (ns, name)}
-            choices.extend(select_backends(svc, local_backends_from_slices(svc, slices), rs,
-                                           cluster=cfg.name, cluster_id=cfg.cluster_id))
+            choices.extend(
+                select_backends(
+                    svc, local_backends_from_slices(svc, slices), rs, cluster=cfg.name, cluster_id=cfg.cluster_id
+                )
+            )
         self.choices = choices
         dp = self.agent.datapath
         if dp is not None:
@@ -194,8 +197,14 @@ class Services:
                 "global": c.global_service,
                 "affinity": str(c.affinity),
                 "backends": [
-                    {"address": f"{b.ip}:{b.port}/{b.protocol}", "cluster": b.cluster, "clusterID": b.cluster_id,
-                     "state": str(b.state), "preferred": b.preferred, "local": b.local}
+                    {
+                        "address": f"{b.ip}:{b.port}/{b.protocol}",
+                        "cluster": b.cluster,
+                        "clusterID": b.cluster_id,
+                        "state": str(b.state),
+                        "preferred": b.preferred,
+                        "local": b.local,
+                    }
                     for b in c.backends
                 ],
             }

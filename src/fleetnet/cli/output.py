@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +29,7 @@ def emit(data: Any, output: str, columns: Sequence[Column] | None = None, title:
         if columns is None:
             if rows and isinstance(rows[0], dict):
                 keys = list(rows[0].keys())
-                columns = [(k, lambda r, k=k: r.get(k)) for k in keys]
+                columns = [(k, operator.itemgetter(k)) for k in keys]
             else:
                 for r in rows:
                     console.print(r)

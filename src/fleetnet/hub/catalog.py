@@ -19,6 +19,8 @@ class HubCatalog:
 
     def default_kubernetes(self) -> str:
         """The newest patch of the third-newest minor: new local clusters leave room to upgrade."""
-        minors = sorted({e.kubernetes.minor_version for e in self.catalog.entries}, key=lambda m: tuple(map(int, m.split("."))))
+        minors = sorted(
+            {e.kubernetes.minor_version for e in self.catalog.entries}, key=lambda m: tuple(map(int, m.split(".")))
+        )
         target = minors[-3] if len(minors) >= 3 else minors[-1]
         return str(max(e.kubernetes for e in self.catalog.entries if e.kubernetes.minor_version == target))

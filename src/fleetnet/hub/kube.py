@@ -112,8 +112,7 @@ def delete(
     deleted = objects.delete(keys)
     missing = [k for k in keys if k not in deleted]
     if missing and manifest is None:
-        k = missing[0]
-        raise NotFound(f"{k[0]} {k[2]!r} not found.")
+        raise NotFound(f"{missing[0][0]} {missing[0][2]!r} not found.")
     if any(k[0] == "Namespace" for k in deleted):
         # deleting a namespace deletes what is in it, as in Kubernetes
         gone = {k[2] for k in deleted if k[0] == "Namespace"}

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -205,13 +206,13 @@ class LocalDriver:
         ap = self.cluster_paths(cfg.name).apiserver
         return EtcdServerSpec(
             name=cfg.name,
-            data_dir=str(ap / "etcd-data"),
+            data_dir=ap / "etcd-data",
             listen_ip=cfg.control_node.ip,
             client_port=cfg.apiserver_port,
             peer_port=cfg.apiserver_port + 1,
-            cert_file=str(ap / "server.crt"),
-            key_file=str(ap / "server.key"),
-            trusted_ca_file=str(ap / "ca.crt"),
+            cert_file=ap / "server.crt",
+            key_file=ap / "server.key",
+            trusted_ca_file=ap / "ca.crt",
         )
 
     def start_apiserver(self, member: Member) -> None:
@@ -253,17 +254,15 @@ class LocalDriver:
         certs.write_ca(cm, "common-etcd-client-ca", ca)
         certs.write_pair(cm, "common-etcd-client", meshcerts.remote_cert(ca, member.name))
         write_atomic(ap / "peers.json", json.dumps([]))
-        new = ClusterConfig(
-            **{
-                **{f: getattr(cfg, f) for f in cfg.__slots__},  # type: ignore[attr-defined]
-                "cluster_id": cluster_id,
-                "mesh": MeshConfig(
-                    profile=profile,
-                    require_global_namespace=options.require_global_namespace,
-                    policy_default_local_cluster=options.policy_default_local_cluster,
-                    service_cache_ttl_seconds=options.service_cache_ttl_seconds,
-                ),
-            }
+        new = replace(
+            cfg,
+            cluster_id=cluster_id,
+            mesh=MeshConfig(
+                profile=profile,
+                require_global_namespace=options.require_global_namespace,
+                policy_default_local_cluster=options.policy_default_local_cluster,
+                service_cache_ttl_seconds=options.service_cache_ttl_seconds,
+            ),
         )
         new.write(cp.config)
         self.start_apiserver(member)
@@ -317,13 +316,7 @@ class LocalDriver:
         for f in cp.clustermesh.iterdir() if cp.clustermesh.exists() else []:
             f.unlink(missing_ok=True)
         cfg = self.config(member)
-        new = ClusterConfig(
-            **{
-                **{f: getattr(cfg, f) for f in cfg.__slots__},  # type: ignore[attr-defined]
-                "cluster_id": 0,
-                "mesh": None,
-            }
-        )
+        new = replace(cfg, cluster_id=0, mesh=None)
         new.write(cp.config)
         self.stop_apiserver(member)
         shutil.rmtree(cp.apiserver, ignore_errors=True)
@@ -376,13 +369,7 @@ class LocalDriver:
     def upgrade(self, member: Member, kubernetes_version: str, cilium_version: str) -> None:
         cp = self.cluster_paths(member.name)
         cfg = self.config(member)
-        new = ClusterConfig(
-            **{
-                **{f: getattr(cfg, f) for f in cfg.__slots__},  # type: ignore[attr-defined]
-                "kubernetes_version": kubernetes_version,
-                "cilium_version": cilium_version,
-            }
-        )
+        new = replace(cfg, kubernetes_version=kubernetes_version, cilium_version=cilium_version)
         new.write(cp.config)
         self.restart_agent(member)
         if self.is_running("exporter", member.name):

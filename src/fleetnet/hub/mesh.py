@@ -210,8 +210,8 @@ class MeshController:
             t.put(OPERATION, op_id, op)
         ca = self.network_ca(name)
         # 2. effects: newcomers' apiservers up, leavers' down, in parallel
-        members = {m.name: m for m in self.fleet.list_members()}
-        joining = [m for m in members.values() if m.mesh and m.mesh.profile == name and m.mesh.state == "Connecting"]
+        by_name = {m.name: m for m in self.fleet.list_members()}
+        joining = [m for m in by_name.values() if m.mesh and m.mesh.profile == name and m.mesh.state == "Connecting"]
         endpoints: dict[str, PeerInfo] = {}
 
         def join(m: Member) -> tuple[str, PeerInfo | None, str | None]:
@@ -259,7 +259,7 @@ class MeshController:
 
     def peer_info(self, m: Member) -> PeerInfo:
         assert m.mesh is not None
-        return self.driver.peer_info(m)  # type: ignore[attr-defined,no-any-return]
+        return self.driver.peer_info(m)  # type: ignore[attr-defined]
 
     def fan_out(self, name: str, ca: CertKeyPair, known: dict[str, PeerInfo] | None = None) -> None:
         members = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 import uvicorn
@@ -26,17 +25,12 @@ def serve(home: Path, host: str = "127.0.0.1", port: int | None = None) -> None:
         servers.append(uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")))
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
+        # uvicorn turns SIGTERM/SIGINT into should_exit of the server that caught it; stop the others too
+        tasks = [asyncio.create_task(s.serve()) for s in servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for s in servers:
-            s.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-
-        def stop() -> None:
-            for s in servers:
-                s.should_exit = True
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
-        await asyncio.gather(*(s.serve() for s in servers))
+            s.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     try:
         asyncio.run(main())

@@ -296,9 +296,7 @@ def exec_in_netns(netns: str, argv: Sequence[str], env: Mapping[str, str] | None
         raise ProcessFailure(f"Could not run {argv[0]} in network namespace {netns}: {e.strerror}.") from e
 
 
-def run(
-    argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def run(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` on the host (the demo's commands) to completion and capture its output."""
     return run_in_netns(None, argv, timeout, env=env)
 

@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS docs (
 """
 
 
+# named outside the classes, whose `list` methods shadow the builtin
+Docs = list[dict[str, Any]]
+Names = list[str]
+
+
 class Tx:
     """Operations inside one transaction."""
 
@@ -48,11 +53,11 @@ class Tx:
     def delete(self, kind: str, name: str) -> bool:
         return self._c.execute("DELETE FROM docs WHERE kind=? AND name=?", (kind, name)).rowcount > 0
 
-    def list(self, kind: str) -> list[dict[str, Any]]:
+    def list(self, kind: str) -> Docs:
         rows = self._c.execute("SELECT body FROM docs WHERE kind=? ORDER BY name", (kind,)).fetchall()
         return [dict(json.loads(r[0])) for r in rows]
 
-    def names(self, kind: str) -> list[str]:
+    def names(self, kind: str) -> Names:
         return [r[0] for r in self._c.execute("SELECT name FROM docs WHERE kind=? ORDER BY name", (kind,))]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import signal
 from typing import Any
@@ -65,7 +66,7 @@ async def main_async(args: argparse.Namespace) -> None:
     servers = [await serve_tcp(p, who) for p in args.tcp]
     loop = asyncio.get_running_loop()
     for p in args.udp:
-        await loop.create_datagram_endpoint(lambda p=p: _Udp(p, who), local_addr=("0.0.0.0", p))
+        await loop.create_datagram_endpoint(functools.partial(_Udp, p, who), local_addr=("0.0.0.0", p))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
