@@ -228,10 +228,18 @@ def test_join_summary_target_missed_and_quick() -> None:
     assert summary.rows[0][6] == "< 10 s: MISSED"
     assert any("missed (max 12.00 s)" in n for n in summary.notes)
     assert any("1 of 2 runs" in n for n in summary.notes)
-    assert any("(Degraded in 2 of 30 applies)" in n for n in summary.notes)
+    assert any("(Degraded in 2 of 30 applies, joins and resets together)" in n for n in summary.notes)
     quick = bench_join.Samples(fleetnet={2: [1.0], 5: [2.0]}, one_by_one={2: [3.0], 5: [6.0]})
     summary, _ = bench_join.summarize(quick, quick=True)
     assert any("not measured: --quick stops at 5 clusters" in n for n in summary.notes)
+
+
+def test_stray_states_ignore_the_outcome_read_just_before_the_operation_ends() -> None:
+    assert bench_join.stray_states([], "Connected") == set()
+    assert bench_join.stray_states(["Applying", "Applying", "Connected"], "Connected") == set()
+    assert bench_join.stray_states(["Applying", "Degraded", "Applying"], "Connected") == {"Degraded"}
+    assert bench_join.stray_states(["Connected", "Applying"], "Connected") == {"Connected"}
+    assert bench_join.stray_states(["NotConnected"], "Connected") == {"NotConnected"}
 
 
 # ---------------------------------------------------------------- the registry and the runner

@@ -58,6 +58,7 @@ class Hub:
             st.close()
 
     def start_background(self) -> None:
+        self.mesh.recover()
         threading.Thread(target=self._loop, name="hub-loop", daemon=True).start()
         self.updates.start()
 

@@ -384,11 +384,9 @@ class LocalDriver:
             if not self.is_running("agent", m.name):
                 log.warning("agent of %s is not running; starting it", m.name)
                 self.start_agent(m)
-            if (
-                m.mesh is not None
-                and m.mesh.state != "Failed"
-                and (self.cluster_paths(m.name).apiserver / "server.crt").exists()
-            ):
-                if not self.is_running("etcd", m.name) or not self.is_running("exporter", m.name):
-                    log.warning("clustermesh-apiserver of %s is not running; starting it", m.name)
-                    self.start_apiserver(m)
+            in_mesh = m.mesh is not None and m.mesh.state != "Failed"
+            deployed = (self.cluster_paths(m.name).apiserver / "server.crt").exists()
+            running = self.is_running("etcd", m.name) and self.is_running("exporter", m.name)
+            if in_mesh and deployed and not running:
+                log.warning("clustermesh-apiserver of %s is not running; starting it", m.name)
+                self.start_apiserver(m)

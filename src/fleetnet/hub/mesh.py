@@ -301,13 +301,46 @@ class MeshController:
                 return
             time.sleep(0.05)
 
-    # ---------------------------------------------------------------- background status
+    # ---------------------------------------------------------------- recovery and background status
+    def recover(self) -> None:
+        """After a daemon restart: an apply that was running is over (it cannot be resumed half-way),
+        so its operation is marked failed; its members are finished by ``refresh_states``."""
+        with self.store.tx() as t:
+            for op in t.list(OPERATION):
+                if op.get("status") == "Running":
+                    op.update(status="Failed", endTime=time.time(),
+                              error="the fleet daemon restarted during this operation; apply the network again.")
+                    t.put(OPERATION, op["id"], op)
+
+    def _settle(self, profile: str, members: list[Member]) -> None:
+        """Members left half-way by an interrupted apply: Connecting ones become Connected once their
+        agent reports every peer ready; Disconnecting ones complete their leave."""
+        leaving = [m for m in members if m.mesh is not None and m.mesh.state == "Disconnecting"]
+        for m in leaving:
+            self.driver.leave(m)
+            with self.store.tx() as t:
+                d = t.get(MEMBER, m.name)
+                if d is not None:
+                    t.put(MEMBER, m.name, Member.from_dict(d).with_mesh(None).to_dict())
+        if leaving:
+            self.fan_out(profile, self.network_ca(profile))
+        expected = {m.name for m in members if m.mesh is not None and m.mesh.state not in ("Failed", "Disconnecting")}
+        for m in members:
+            if m.mesh is None or m.mesh.state != "Connecting":
+                continue
+            status = self.driver.remote_status(m)
+            if status is not None and expected - {m.name} <= {s.name for s in status if s.ready}:
+                self._set_mesh(m.name, state="Connected", error=None)
+
     def refresh_states(self) -> None:
         """Profile state follows the agents between applies: Degraded while a remote is not ready."""
         for p in self.fleet.list_profiles():
             if p.name in self._applying:
                 continue
             members = self.fleet.network_members(p.name)
+            if any(m.mesh is not None and m.mesh.state in ("Connecting", "Disconnecting") for m in members):
+                self._settle(p.name, members)
+                members = self.fleet.network_members(p.name)
             state = profile_state(members)
             if state == "Connected":
                 for m in members:

@@ -1,0 +1,50 @@
+"""The edges: the REST API (OpenAPI, TCP port), kubectl's refusals of bad manifests."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from tests.support.fleet import TestFleet
+
+pytestmark = pytest.mark.root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_api_over_tcp_and_openapi(fleet: TestFleet) -> None:
+    port = free_port()
+    fleet.run("up", "--clusters", "1", "--port", str(port))
+    spec = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()
+    assert "/clusterMeshProfiles/{name}/apply" in spec["paths"]
+    assert "/members" in spec["paths"]
+    members = httpx.get(f"http://127.0.0.1:{port}/members", timeout=5).json()
+    assert [m["name"] for m in members] == ["c1"]
+    r = httpx.put(f"http://127.0.0.1:{port}/clusterMeshProfiles/blue", json={"memberSelector": {"byLabel": "a!=b"}})
+    assert r.status_code == 400 and "key=value" in r.json()["error"]["message"]
+    r = httpx.get(f"http://127.0.0.1:{port}/members/nope", timeout=5)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NotFound"
+
+
+BAD = [
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: [{name: c, image: fleetnet/echo}]\n"
+     "---\nkind: Gadget\napiVersion: v1\nmetadata: {name: g}\n", "Gadget"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containerz: []\n", "spec.containerz"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: a\n", "YAML"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: [{name: c, image: nginx}]\n", "image"),
+]
+
+
+def test_kubectl_refuses_bad_manifests_and_applies_nothing(fleet: TestFleet) -> None:
+    fleet.up(1)
+    for manifest, needle in BAD:
+        p = fleet.run("kubectl", "c1", "apply", "-f", "-", input=manifest, check=False)
+        assert p.returncode != 0
+        assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert fleet.pods("c1") == []  # the valid first document was not applied either
