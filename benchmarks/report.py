@@ -277,7 +277,6 @@ def machine_info(proc: Path = Path("/proc"), etcd: str | None = None) -> dict[st
     mem = "unknown"
     if mem_kb and mem_kb.split()[0].isdigit():
         mem = f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB"
-    load = _read(proc / "loadavg").split()
     try:
         fleetnet_version = importlib.metadata.version("fleetnet")
     except importlib.metadata.PackageNotFoundError:
@@ -290,8 +289,14 @@ def machine_info(proc: Path = Path("/proc"), etcd: str | None = None) -> dict[st
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
         "etcd": etcd_version(etcd),
         "fleetnet": f"{fleetnet_version}, git {git_revision()}",
-        "load average before the run (1/5/15 min)": " / ".join(load[:3]) if len(load) >= 3 else "unknown",
+        "load average before the run (1/5/15 min)": load_average(proc),
     }
+
+
+def load_average(proc: Path = Path("/proc")) -> str:
+    """The host's load: on a shared machine, the context every number needs."""
+    load = _read(proc / "loadavg").split()
+    return " / ".join(load[:3]) if len(load) >= 3 else "unknown"
 
 
 # ---------------------------------------------------------------- console

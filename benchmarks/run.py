@@ -24,6 +24,7 @@ from benchmarks.report import (
     DEFAULT_RESULTS,
     BenchResult,
     Report,
+    load_average,
     machine_info,
     now_utc,
     print_machine,
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started, machine = now_utc(), machine_info()
     print_machine(machine, console)
     results = tuple(run_one(b, args.quick, console) for b in chosen)
+    machine = {**machine, "load average after the run (1/5/15 min)": load_average()}
     report = Report(started=started, quick=args.quick, machine=machine, results=results)
     print_summary(report, console)
     write_json(report, args.results)

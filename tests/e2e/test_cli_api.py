@@ -33,8 +33,11 @@ def test_api_over_tcp_and_openapi(fleet: TestFleet) -> None:
 
 
 BAD = [
-    ("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: [{name: c, image: fleetnet/echo}]\n"
-     "---\nkind: Gadget\napiVersion: v1\nmetadata: {name: g}\n", "Gadget"),
+    (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: [{name: c, image: fleetnet/echo}]\n"
+        "---\nkind: Gadget\napiVersion: v1\nmetadata: {name: g}\n",
+        "Gadget",
+    ),
     ("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containerz: []\n", "spec.containerz"),
     ("apiVersion: v1\nkind: Pod\nmetadata: {name: a\n", "YAML"),
     ("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: [{name: c, image: nginx}]\n", "image"),

@@ -10,9 +10,12 @@ if TYPE_CHECKING:
 
 def load_features(agent: Agent) -> list[Any]:
     from fleetnet.agent.datapath import Datapath
+    from fleetnet.agent.identity import Identities
     from fleetnet.agent.kubelet import Kubelet
+    from fleetnet.agent.policy import PolicyFeature
     from fleetnet.agent.services import Services
 
-    # the datapath first: pods are attached to it as their network appears
+    # the datapath first: pods are attached to it as their network appears; identities before
+    # policy, which compiles against them
     datapath = Datapath(agent)
-    return [datapath, Kubelet(agent), Services(agent)]
+    return [datapath, Kubelet(agent), Services(agent), Identities(agent), PolicyFeature(agent)]

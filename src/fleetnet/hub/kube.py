@@ -21,10 +21,12 @@ for kind, aliases in {
     "EndpointSlice": ("endpointslice", "endpointslices"),
     "CiliumNetworkPolicy": ("ciliumnetworkpolicy", "ciliumnetworkpolicies", "cnp"),
     "CiliumClusterwideNetworkPolicy": ("ciliumclusterwidenetworkpolicy", "ciliumclusterwidenetworkpolicies", "ccnp"),
+    "CiliumEndpoint": ("ciliumendpoint", "ciliumendpoints", "cep"),
+    "CiliumIdentity": ("ciliumidentity", "ciliumidentities"),
 }.items():
     for a in (kind.lower(), *aliases):
         KINDS[a] = kind
-CLUSTER_SCOPED = {"Namespace", "CiliumClusterwideNetworkPolicy"}
+CLUSTER_SCOPED = {"Namespace", "CiliumClusterwideNetworkPolicy", "CiliumIdentity"}
 
 
 def kind_of(text: str) -> str:

@@ -308,8 +308,11 @@ class MeshController:
         with self.store.tx() as t:
             for op in t.list(OPERATION):
                 if op.get("status") == "Running":
-                    op.update(status="Failed", endTime=time.time(),
-                              error="the fleet daemon restarted during this operation; apply the network again.")
+                    op.update(
+                        status="Failed",
+                        endTime=time.time(),
+                        error="the fleet daemon restarted during this operation; apply the network again.",
+                    )
                     t.put(OPERATION, op["id"], op)
 
     def _settle(self, profile: str, members: list[Member]) -> None:
