@@ -4,12 +4,17 @@ Every reply is one line, ``<name> <client ip>``: the test learns which backend a
 that the backend saw the client's own address (no SNAT on the way). TCP answers each line
 received on a connection, so one connection can be used again and again.
 
-    python echo_server.py NAME READY_FILE --tcp 80 8080 --udp 8080
+    python echo_server.py NAME READY_FILE --netns NS --tcp 80 8080 --udp 8080
+
+With --netns it joins that network namespace itself (setns, as ``ip netns exec`` does, minus the
+mount namespace work that can fail on a busy host) before it opens any socket.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import os
 import signal
 import socketserver
 import threading
@@ -39,13 +44,25 @@ class _UDPServer(socketserver.UDPServer):
     allow_reuse_address = True
 
 
+def _join_netns(name: str) -> None:
+    fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+    finally:
+        os.close(fd)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("name")
     parser.add_argument("ready")
+    parser.add_argument("--netns")
     parser.add_argument("--tcp", type=int, nargs="*", default=[])
     parser.add_argument("--udp", type=int, nargs="*", default=[])
     args = parser.parse_args()
+    if args.netns:
+        _join_netns(args.netns)
     servers: list[socketserver.BaseServer] = [_TCPServer(("0.0.0.0", p), _TCPHandler) for p in args.tcp]
     servers += [_UDPServer(("0.0.0.0", p), _UDPHandler) for p in args.udp]
     for server in servers:

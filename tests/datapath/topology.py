@@ -75,18 +75,19 @@ class Pod:
             self._thread = ThreadPoolExecutor(1, initializer=_join_netns, initargs=(self.netns,))
         return self._thread.submit(fn, *args).result()
 
-    def connect(self, ip: str, port: int, timeout: float = 2.0) -> socket.socket:
+    def connect(self, ip: str, port: int, timeout: float = 5.0) -> socket.socket:
         return self.run(socket.create_connection, (ip, port), timeout)
 
-    def tcp_ask(self, ip: str, port: int, timeout: float = 2.0) -> str:
+    def tcp_ask(self, ip: str, port: int, timeout: float = 5.0) -> str:
         """One request on a new TCP connection; the answer is '<server> <client ip as seen>'."""
         return self.run(_tcp_ask, ip, port, timeout)
 
     def tcp_try(self, ip: str, port: int, timeout: float = 0.3) -> str | None:
-        """Like tcp_ask, None when the connection fails or times out."""
+        """Like tcp_ask, None when the connection fails or times out: for flows expected to be
+        dropped, so the timeout is short (a slow answer still proves a flow was let through)."""
         return self.run(_tcp_try, ip, port, timeout)
 
-    def udp_ask(self, ip: str, port: int, timeout: float = 1.0) -> str | None:
+    def udp_ask(self, ip: str, port: int, timeout: float = 3.0) -> str | None:
         """One datagram from a new socket (so a new flow); None without an answer."""
         return self.run(_udp_ask, ip, port, timeout)
 
@@ -133,11 +134,11 @@ def _udp_ask(ip: str, port: int, timeout: float) -> str | None:
             return None
 
 
-def tcp_ask_fn(ip: str, port: int, timeout: float = 2.0) -> str:
+def tcp_ask_fn(ip: str, port: int, timeout: float = 5.0) -> str:
     return _tcp_ask(ip, port, timeout)
 
 
-def udp_ask_fn(ip: str, port: int, timeout: float = 1.0) -> str | None:
+def udp_ask_fn(ip: str, port: int, timeout: float = 3.0) -> str | None:
     return _udp_ask(ip, port, timeout)
 
 
@@ -200,6 +201,16 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(timeout=5)
 
 
+def _wait_ready(pod: Pod, workdir: Path) -> None:
+    ready = workdir / f"{pod.label}.ready"
+    assert pod.server is not None
+    server = pod.server
+    wait_for(lambda: ready.exists() or server.poll() is not None, timeout=30, what=f"echo server of {pod.label}")
+    if not ready.exists():
+        log = (workdir / f"{pod.label}.log").read_text(errors="replace").strip()
+        raise RuntimeError(f"echo server of {pod.label} exited with {server.returncode}: {log[-500:]}")
+
+
 def _pods() -> dict[str, Pod]:
     def pod(label: str, ip: str, gw: str, identity: int, endpoint_id: int, port: int) -> Pod:
         return Pod(label, unique("fnp"), ip, gw, unique("lxc"), identity, endpoint_id, (80, port), (80, port))
@@ -245,7 +256,7 @@ def make_topology(workdir: Path) -> Topology:
             log = open(workdir / f"{p.label}.log", "wb")  # noqa: SIM115 (the child keeps it)
             p.server = subprocess.Popen(
                 [
-                    *("ip", "netns", "exec", p.netns, sys.executable, str(ECHO_SERVER), p.label, str(ready)),
+                    *(sys.executable, str(ECHO_SERVER), p.label, str(ready), "--netns", p.netns),
                     *("--tcp", *map(str, p.tcp_ports), "--udp", *map(str, p.udp_ports)),
                 ],
                 stdout=log,
@@ -258,7 +269,7 @@ def make_topology(workdir: Path) -> Topology:
             dp.ipcache.upsert(p.ip, p.identity)
             dp.attach(node, p.host_if, p.info())
         for p in pods.values():
-            wait_for((workdir / f"{p.label}.ready").exists, timeout=10, what=f"echo server of {p.label}")
+            _wait_ready(p, workdir)
     except BaseException:
         topo.close()
         raise

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from fleetnet import __version__
-from fleetnet.cli import cilium, kubectl, members, profiles
+from fleetnet.cli import cilium, kubectl, members, profiles, updates
 from fleetnet.cli.common import Ctx, ctx, fail
 from fleetnet.cli.output import emit
 from fleetnet.errors import DaemonNotRunning, FleetnetError, InvalidInput, SystemFailure
@@ -33,6 +33,10 @@ app.add_typer(members.app, name="member")
 app.add_typer(profiles.app, name="clustermeshprofile")
 app.add_typer(kubectl.app, name="kubectl")
 app.add_typer(cilium.app, name="cilium")
+app.add_typer(updates.strategy_app, name="updatestrategy")
+app.add_typer(updates.run_app, name="updaterun")
+app.add_typer(updates.gate_app, name="gate")
+app.command("versions")(updates.versions)
 
 OUTPUTS = ("table", "json", "yaml", "wide")
 

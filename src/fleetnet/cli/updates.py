@@ -331,7 +331,7 @@ def run_skip(
     every = list(targets or []) + list(more or [])
     if not every:
         raise InvalidInput("name what to skip with --targets, such as --targets Member:c3 AfterStageWait:canary.")
-    body = {"targets": []}  # type: dict[str, list[dict[str, str]]]
+    body: dict[str, list[dict[str, str]]] = {"targets": []}
     for t in every:
         kind, sep, target = t.partition(":")
         if not sep or not kind or not target:
@@ -377,12 +377,8 @@ def run_wait(
             elif cx.output == "table" and current != last:
                 print(f"update run {name}: {current}{_waiting_for(run)}", file=sys.stderr, flush=True)
             last = current
-            if current == state or (current in RESTING and state is None):
-                break
-            if current in RESTING and state not in RESTING:
-                break  # it rests elsewhere: it will not get there without a request
-            if current in ("Completed", "Skipped"):
-                break
+            if current == state or current in RESTING:
+                break  # there, or resting elsewhere (it would not move on without a request)
             if time.monotonic() - start > timeout:
                 raise SystemFailure(
                     f"update run {name} is {current} after {timeout:.0f} s{_waiting_for(run)}; "

@@ -336,23 +336,31 @@ class MeshController:
                 self._set_mesh(m.name, state="Connected", error=None)
 
     def refresh_states(self) -> None:
-        """Profile state follows the agents between applies: Degraded while a remote is not ready."""
+        """Profile state follows the agents between applies: Degraded while a remote is not ready.
+
+        Holds the apply lock throughout, so an apply cannot start between reading and writing a state
+        (it would otherwise be overwritten while it runs)."""
         for p in self.fleet.list_profiles():
-            if p.name in self._applying:
-                continue
-            members = self.fleet.network_members(p.name)
-            if any(m.mesh is not None and m.mesh.state in ("Connecting", "Disconnecting") for m in members):
-                self._settle(p.name, members)
-                members = self.fleet.network_members(p.name)
-            state = profile_state(members)
-            if state == "Connected":
-                for m in members:
-                    status = self.driver.remote_status(m)
-                    if status is not None and not all(s.ready for s in status):
-                        state = "Degraded"
-                        break
-            if state != p.status.state:
-                with self.store.tx() as t:
-                    d = t.get(PROFILE, p.name)
-                    if d is not None:
-                        t.put(PROFILE, p.name, ClusterMeshProfile.from_dict(d).with_status(state=state).to_dict())
+            with self._lock:
+                if p.name in self._applying:
+                    continue
+                self._refresh(p.name)
+
+    def _refresh(self, name: str) -> None:
+        members = self.fleet.network_members(name)
+        if any(m.mesh is not None and m.mesh.state in ("Connecting", "Disconnecting") for m in members):
+            self._settle(name, members)
+            members = self.fleet.network_members(name)
+        state = profile_state(members)
+        if state == "Connected":
+            for m in members:
+                status = self.driver.remote_status(m)
+                if status is not None and not all(s.ready for s in status):
+                    state = "Degraded"
+                    break
+        with self.store.tx() as t:
+            d = t.get(PROFILE, name)
+            if d is not None:
+                current = ClusterMeshProfile.from_dict(d)
+                if current.status.state != state:
+                    t.put(PROFILE, name, current.with_status(state=state).to_dict())

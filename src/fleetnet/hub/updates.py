@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from fleetnet.errors import Conflict, FleetnetError, InvalidInput, NotFound
@@ -529,7 +530,7 @@ class UpdateController:
                         continue  # no pod to probe with: the agents' remotes above vouch for the pair
                     url = f"http://{dst.ip}:{dst.port}/"
                     try:
-                        answer = netlink.call_in_netns(src.netns, lambda url=url: probe.request(url, PROBE_TIMEOUT))
+                        answer = netlink.call_in_netns(src.netns, partial(probe.request, url, PROBE_TIMEOUT))
                         error = answer.error if not answer.ok else None
                     except FleetnetError as e:
                         error = str(e)

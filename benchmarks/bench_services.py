@@ -1,0 +1,443 @@
+"""What a global service costs on the wire: c1's pod → VIP → backend in c2, against pod to pod, and
+against kube-proxy's iptables rules as the number of services grows.
+
+Two measurements on one real local fleet (``fleetnet up --clusters 2``, both members joined into a
+network). c2 runs the echo Deployment (one replica) behind a global Service; c1 has the same global
+Service with no local backend and a client pod, so the VIP in c1 leads only to c2. The load
+generators run inside the client pod's network namespace.
+
+1. Requests per second with a new connection per request (``ab -c 16``, HTTP/1.0), keep-alive
+   requests per second (HTTP/1.1) and TCP throughput (``iperf3``, one stream, to an iperf3 server
+   started in the echo pod's namespace): through the VIP, against the same client talking to the
+   echo pod's own address. Target: the VIP at ≥ 95 % of pod to pod.
+2. The new-connection rate through the VIP with 1, 1,000 and 10,000 services installed. fleetnet:
+   N-1 dummy services written straight into c1's LB maps (``ClusterDatapath.services``) next to
+   what its agent wrote. Baseline: kube-proxy's iptables layout with the same N services (target
+   last), installed with ``iptables-restore`` in the client's node namespace of a topology built
+   by the same code but with no agent and no eBPF (``_traffic.baseline_topology``). Target:
+   fleetnet at 10,000 ≥ 95 % of its 1-service rate, while the iptables curve falls.
+
+Runs of the two sides are interleaved (alternating which goes first), since other work on a shared
+2-core host drifts over seconds; each cell is the median of its runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _traffic as traffic
+from benchmarks._fleet import BenchError, LocalFleet, fleetnet_module, local_fleet, progress, wait_for
+from benchmarks.report import Baseline, Table
+
+NAME = "services"
+DESCRIPTION = (
+    "Global service datapath: a c1 pod → VIP → backend in c2 against pod to pod (new-connection and "
+    "keep-alive requests/s, TCP throughput), and the new-connection rate with 1, 1,000 and 10,000 services "
+    "against kube-proxy's iptables rules."
+)
+
+SIZES = (1, 1_000, 10_000)
+QUICK_SIZES = (1, 10_000)
+RUNS = 3
+QUICK_RUNS = 1
+SECONDS = 3.0
+QUICK_SECONDS = 2.0
+CONCURRENCY = 16
+TARGET = 0.95
+
+SERVICE = "bench-echo"
+PROFILE = "bench-services"
+BASELINE_VIP = "10.97.0.10"
+
+C2_MANIFEST = f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {SERVICE}, labels: {{app: {SERVICE}}}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {SERVICE}}}}}
+  template:
+    metadata: {{labels: {{app: {SERVICE}}}}}
+    spec:
+      containers:
+      - {{name: echo, image: fleetnet/echo, ports: [{{containerPort: {traffic.ECHO_PORT}}}]}}
+"""
+SERVICE_MANIFEST = f"""---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {SERVICE}
+  annotations: {{service.cilium.io/global: "true"}}
+spec:
+  selector: {{app: {SERVICE}}}
+  ports:
+  - {{name: http, port: 80, targetPort: {traffic.ECHO_PORT}}}
+  - {{name: iperf, port: {traffic.IPERF_PORT}, targetPort: {traffic.IPERF_PORT}}}
+"""
+C1_MANIFEST = """apiVersion: v1
+kind: Pod
+metadata: {name: bench-client, labels: {app: bench-client}}
+spec:
+  containers:
+  - {name: client, image: fleetnet/client}
+"""
+
+# measure 1: (row label, unit)
+NEW_CONN = ("new connection per request (ab -c 16, HTTP/1.0)", "req/s")
+KEEPALIVE = ("keep-alive (16 connections, HTTP/1.1)", "req/s")
+THROUGHPUT = ("TCP throughput (iperf3, 1 stream)", "Gbit/s")
+LOADS = (NEW_CONN, KEEPALIVE, THROUGHPUT)
+DIRECT = "pod IP (direct)"
+VIP = "global service VIP"
+
+FLEET_RATE = "fleetnet eBPF (req/s)"
+IPT_RATE = "kube-proxy iptables (req/s)"
+POD_IP_ROW = "pod IP, no service"
+
+
+def _progress(msg: str) -> None:
+    progress(NAME, msg)
+
+
+@dataclass
+class Samples:
+    """What a run measured (``summarize`` turns it into tables)."""
+
+    # measure 1: load label → "direct"/"vip" → runs
+    path: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    # measure 2: services → runs (0 = pod IP, no service)
+    fleet: dict[int, list[float]] = field(default_factory=dict)
+    iptables: dict[int, list[float]] = field(default_factory=dict)
+    fleet_install: dict[int, float] = field(default_factory=dict)
+    iptables_install: dict[int, float] = field(default_factory=dict)
+    loadavg: list[str] = field(default_factory=list)
+
+
+def interleaved(runs: int, fns: Mapping[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run each measurement ``runs`` times, alternating the order so that drift hits both sides alike."""
+    out: dict[str, list[float]] = {k: [] for k in fns}
+    keys = list(fns)
+    for r in range(runs):
+        for k in keys if r % 2 == 0 else reversed(keys):
+            out[k].append(fns[k]())
+    return out
+
+
+def _median(xs: Sequence[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def _pct(x: float | None, of: float | None) -> float | None:
+    return None if x is None or not of else 100.0 * x / of
+
+
+def _runs(xs: Sequence[float], digits: int = 0) -> str:
+    return ", ".join(f"{x:,.{digits}f}" for x in xs)
+
+
+def summarize(s: Samples, quick: bool) -> list[Table]:
+    """The tables of a run (pure, so the unit tests can feed it made-up samples)."""
+    rows: list[tuple[Any, ...]] = []
+    for label, unit in LOADS:
+        got = s.path.get(label)
+        if not got:
+            continue
+        d, v = _median(got.get("direct", [])), _median(got.get("vip", []))
+        pct = _pct(v, d)
+        verdict = None if pct is None else f"≥ {TARGET:.0%}: " + ("met" if pct >= 100 * TARGET else "MISSED")
+        digits = 2 if unit == "Gbit/s" else 0
+        rows.append((label, unit, len(got.get("vip", [])), _r(d, digits), _r(v, digits), _r(pct, 1), verdict))
+    path = Table(
+        title="Global service c1 → c2: through the VIP against pod to pod",
+        columns=("load", "unit", "runs", DIRECT, VIP, "VIP % of direct", "target"),
+        rows=rows,
+        baseline=Baseline(column=DIRECT, versus=VIP, ratio_title="VIP / direct", lower_is_better=False),
+        precision=2,
+        notes=(
+            "Client: a pod in c1 (fleetnet/client), load generators run in its network namespace. Server: the "
+            "fleetnet/echo pod of a one-replica Deployment in c2 (the Python asyncio echo server, one process), "
+            "and an iperf3 server started in the same pod's namespace for the throughput row. The global Service "
+            "exists in both clusters; c1 has no local backend, so the VIP (c1's ClusterIP) leads only to c2.",
+            "Direct: the same client to the echo pod's own address (no service translation; the eBPF programs "
+            "on the pod veths still run: conntrack, policy lookups). VIP: translated by fleetnet's eBPF at the "
+            "client pod's host-side veth in c1's node namespace, reverse-translated on the reply.",
+            f"Each cell is the median of its runs ({_runs_note(quick)}), VIP and direct interleaved. "
+            "The echo server's single Python process bounds both request rates: these rows measure what the "
+            "VIP adds to a realistic request, not the datapath's own ceiling (see the next table's iptables "
+            "curve for how much a per-connection cost shows through).",
+        ),
+    )
+    tables = [path]
+    if s.fleet:
+        tables.append(_scaling_table(s, quick))
+    every: list[tuple[str, str]] = []
+    for label, unit in LOADS:
+        for side, xs in s.path.get(label, {}).items():
+            every.append((f"{label}: {DIRECT if side == 'direct' else VIP}", _runs(xs, 2 if unit == "Gbit/s" else 0)))
+    every += [(f"fleetnet, {_size(n)}", _runs(xs)) for n, xs in sorted(s.fleet.items())]
+    every += [(f"iptables, {_size(n)}", _runs(xs)) for n, xs in sorted(s.iptables.items())]
+    tables.append(
+        Table(
+            title="Services: every run",
+            columns=("measurement", "runs"),
+            rows=every,
+            notes=("In the order measured (req/s; Gbit/s for throughput).",),
+        )
+    )
+    return tables
+
+
+def _r(x: float | None, digits: int) -> float | int | None:
+    if x is None:
+        return None
+    return round(x) if digits == 0 else round(x, digits)
+
+
+def _size(n: int) -> str:
+    return POD_IP_ROW if n == 0 else f"{n:,} services"
+
+
+def _runs_note(quick: bool) -> str:
+    runs, secs = (QUICK_RUNS, QUICK_SECONDS) if quick else (RUNS, SECONDS)
+    return f"{runs} run{'s' if runs > 1 else ''} of {secs:g} s each, throughput {secs + 1:g} s"
+
+
+def _scaling_table(s: Samples, quick: bool) -> Table:
+    f1, i1 = _median(s.fleet.get(1, [])), _median(s.iptables.get(1, []))
+    rows: list[tuple[Any, ...]] = []
+    largest = max(s.fleet)
+    for n in sorted(s.fleet):
+        f, i = _median(s.fleet[n]), _median(s.iptables.get(n, []))
+        fp, ip = (None, None) if n == 0 else (_pct(f, f1), _pct(i, i1))
+        verdict = None
+        if n == largest and n > 1 and fp is not None:
+            verdict = f"≥ {TARGET:.0%} of 1: " + ("met" if fp >= 100 * TARGET else "MISSED")
+        rows.append(
+            (
+                _size(n) if n == 0 else n,
+                _r(f, 0),
+                _r(fp, 1),
+                _r(i, 0),
+                _r(ip, 1),
+                _r(s.fleet_install.get(n), 1),
+                _r(s.iptables_install.get(n), 1),
+                verdict,
+            )
+        )
+    notes = [
+        "New connection per request (ab -c 16, HTTP/1.0) from the client pod to the VIP, target service last "
+        "among N (N-1 dummy services with two backends each that no traffic reaches). % of 1 = the rate at N "
+        "over the same side's rate with 1 service.",
+        "fleetnet: the fleet of the table above; the N-1 dummy services are written straight into c1's LB maps "
+        "with ClusterDatapath(home/bpffs, 'c1').services.sync(what the agent wrote + dummies) — 10,000 Service "
+        "objects through the API would mostly time the agent's reconcile, not the datapath — and removed "
+        "afterwards. The maps are hashes, so 'last' means nothing to them. install = that sync.",
+        "Baseline: kube-proxy's iptables mode (KUBE-SERVICES → KUBE-SVC-* → KUBE-SEP-*, masquerade marks and "
+        f"the KUBE-NODEPORTS rule last, as kube-proxy writes them) with the same N services, the target VIP "
+        f"{BASELINE_VIP} → echo pod last, loaded with iptables-restore (the host's iptables, nf_tables backend) "
+        "into the nat table of the client's node namespace. It runs in a topology of its own built by "
+        "fleetnet's local/topology.py (client pod → node → underlay bridge → node → echo pod, the same echo "
+        "server) with no agent and no eBPF; install = iptables-restore.",
+        "fleetnet / iptables compares two topologies of the same shape; the row 'pod IP, no service' gives "
+        "each one's ceiling (fleetnet's still runs its eBPF programs). The target reads the curves against "
+        "their own 1-service rate.",
+        f"Each cell is the median of its runs ({_runs_note(quick)}), fleetnet and iptables interleaved.",
+    ]
+    if s.loadavg:
+        notes.append(
+            "Load average (1/5/15 min) at the start and end of this benchmark: "
+            + " → ".join(s.loadavg)
+            + " (a shared 2-core host: other work runs beside these measurements)."
+        )
+    return Table(
+        title="New connections per second against the number of services",
+        columns=(
+            "services",
+            FLEET_RATE,
+            "fleetnet % of 1",
+            IPT_RATE,
+            "iptables % of 1",
+            "fleetnet install (ms)",
+            "iptables install (ms)",
+            "target",
+        ),
+        rows=rows,
+        baseline=Baseline(column=IPT_RATE, versus=FLEET_RATE, ratio_title="fleetnet / iptables", lower_is_better=False),
+        precision=1,
+        notes=notes,
+    )
+
+
+# ---------------------------------------------------------------- the fleet side
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    client_netns: str
+    echo_netns: str
+    echo_ip: str
+    vip: str
+
+
+def _lb(fleet: LocalFleet) -> dict[Any, list[Any]]:
+    dp = fleetnet_module("datapath.loader").ClusterDatapath(fleet.bpffs, "c1")
+    try:
+        return dict(dp.services.list_services())
+    finally:
+        dp.close()
+
+
+def setup(fleet: LocalFleet) -> Setup:
+    fleet.join(PROFILE, ["c1", "c2"])
+    fleet.apply("c2", C2_MANIFEST + SERVICE_MANIFEST)
+    fleet.apply("c1", C1_MANIFEST + SERVICE_MANIFEST)
+    echo = fleet.wait_pod("c2", SERVICE + "-")
+    client = fleet.wait_pod("c1", "bench-client")
+    vip = fleet.wait_cluster_ip("c1", SERVICE)
+    echo_ip = str(echo["status"]["podIP"])
+    maps = fleetnet_module("datapath.maps")
+    want = {
+        maps.Frontend(vip, 80, "TCP"): (echo_ip, traffic.ECHO_PORT),
+        maps.Frontend(vip, traffic.IPERF_PORT, "TCP"): (echo_ip, traffic.IPERF_PORT),
+    }
+
+    def programmed() -> bool:
+        lb = _lb(fleet)
+        return all([(b.ip, b.port) for b in lb.get(fe, [])] == [be] for fe, be in want.items())
+
+    wait_for(programmed, 60.0, f"c1's LB maps to send {vip} to the echo pod {echo_ip} in c2")
+    s = Setup(
+        client_netns=str(client["status"]["fleetnet"]["netns"]),
+        echo_netns=str(echo["status"]["fleetnet"]["netns"]),
+        echo_ip=echo_ip,
+        vip=vip,
+    )
+    traffic.tune_client(s.client_netns)
+    for host, port in ((vip, 80), (echo_ip, traffic.ECHO_PORT)):
+        who = traffic.http_get(s.client_netns, host, port)
+        if who.get("cluster") != "c2":
+            raise BenchError(f"a request from c1's client to {host}:{port} was answered by {who}, not by c2.")
+    return s
+
+
+def dummy_lb(n: int) -> dict[Any, list[Any]]:
+    maps = fleetnet_module("datapath.maps")
+    return {
+        maps.Frontend(s.vip, s.port, "TCP"): [maps.Backend(ip, port, 2) for ip, port in s.backends]
+        for s in traffic.dummy_services(n)
+    }
+
+
+def install_fleet(fleet: LocalFleet, n_dummies: int) -> float:
+    """c1's LB maps: what the agent wrote + ``n_dummies`` dummy services; milliseconds the sync took."""
+    dp = fleetnet_module("datapath.loader").ClusterDatapath(fleet.bpffs, "c1")
+    try:
+        svc = dp.services  # a fresh mirror of what the kernel holds now
+        dummies = dummy_lb(max(n_dummies, 0))
+        ours = {fe for fe in dummy_lb(SIZES[-1])}
+        desired = {fe: b for fe, b in svc.list_services().items() if fe not in ours} | dummies
+        start = time.monotonic()
+        svc.sync(desired)
+        return 1000 * (time.monotonic() - start)
+    finally:
+        dp.close()
+
+
+def measure_path(s: Samples, st: Setup, runs: int, secs: float, logdir: Path) -> None:
+    iperf = traffic.start_iperf3(st.echo_netns, logdir)
+    try:
+        loads: dict[str, Callable[[str, int], float]] = {
+            NEW_CONN[0]: lambda h, p: traffic.ab_rate(st.client_netns, h, p, secs, CONCURRENCY),
+            KEEPALIVE[0]: lambda h, p: traffic.keepalive_rate(st.client_netns, h, p, secs, CONCURRENCY),
+        }
+        for label, fn in loads.items():
+            got = interleaved(
+                runs,
+                {
+                    "direct": partial(fn, st.echo_ip, traffic.ECHO_PORT),
+                    "vip": partial(fn, st.vip, 80),
+                },
+            )
+            s.path[label] = got
+            _progress(f"{label}: direct {_runs(got['direct'])}, VIP {_runs(got['vip'])} req/s")
+        port = traffic.IPERF_PORT
+        got = interleaved(
+            runs,
+            {
+                "direct": lambda: traffic.iperf3_gbps(st.client_netns, st.echo_ip, port, secs + 1),
+                "vip": lambda: traffic.iperf3_gbps(st.client_netns, st.vip, port, secs + 1),
+            },
+        )
+        s.path[THROUGHPUT[0]] = got
+        _progress(f"TCP throughput: direct {_runs(got['direct'], 2)}, VIP {_runs(got['vip'], 2)} Gbit/s")
+    finally:
+        traffic.stop(iperf)
+
+
+def measure_scaling(s: Samples, fleet: LocalFleet, st: Setup, sizes: Sequence[int], runs: int, secs: float) -> None:
+    with traffic.baseline_topology() as base:
+        target = traffic.Svc(BASELINE_VIP, 80, ((base.server_ip, traffic.ECHO_PORT),), SERVICE)
+        got = interleaved(
+            runs,
+            {
+                "fleet": lambda: traffic.ab_rate(st.client_netns, st.echo_ip, traffic.ECHO_PORT, secs, CONCURRENCY),
+                "iptables": lambda: traffic.ab_rate(
+                    base.client_netns, base.server_ip, traffic.ECHO_PORT, secs, CONCURRENCY
+                ),
+            },
+        )
+        s.fleet[0], s.iptables[0] = got["fleet"], got["iptables"]
+        _progress(f"pod IP: fleetnet {_runs(got['fleet'])}, baseline topology {_runs(got['iptables'])} req/s")
+        try:
+            for n in sizes:
+                s.fleet_install[n] = install_fleet(fleet, n - 1)
+                s.iptables_install[n] = 1000 * traffic.install_iptables(
+                    base.node_netns, [*traffic.dummy_services(n - 1), target], base.cluster_cidr
+                )
+                for netns, host in ((st.client_netns, st.vip), (base.client_netns, BASELINE_VIP)):
+                    who = traffic.http_get(netns, host, 80)
+                    if who.get("cluster") not in ("c2", "k2"):
+                        raise BenchError(f"with {n} services, {host} was answered by {who}.")
+                got = interleaved(
+                    runs,
+                    {
+                        "fleet": lambda: traffic.ab_rate(st.client_netns, st.vip, 80, secs, CONCURRENCY),
+                        "iptables": lambda: traffic.ab_rate(base.client_netns, BASELINE_VIP, 80, secs, CONCURRENCY),
+                    },
+                )
+                s.fleet[n], s.iptables[n] = got["fleet"], got["iptables"]
+                _progress(
+                    f"{n:,} services (install {s.fleet_install[n]:.0f} ms / {s.iptables_install[n]:.0f} ms): "
+                    f"fleetnet {_runs(got['fleet'])}, iptables {_runs(got['iptables'])} req/s"
+                )
+        finally:
+            install_fleet(fleet, 0)  # the dummies go; what the agent wrote stays
+
+
+def _loadavg() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def run(quick: bool) -> list[Table]:
+    traffic.require_tools("ab", "iperf3", "iptables-restore")
+    sizes = QUICK_SIZES if quick else SIZES
+    runs = QUICK_RUNS if quick else RUNS
+    secs = QUICK_SECONDS if quick else SECONDS
+    s = Samples(loadavg=[_loadavg()])
+    with local_fleet("fleetnet-bench-services-", 2, NAME) as fleet:
+        st = setup(fleet)
+        _progress(f"c1 client → VIP {st.vip} → echo pod {st.echo_ip} in c2 ready")
+        logdir = fleet.home / "bench-logs"
+        logdir.mkdir(exist_ok=True)
+        measure_path(s, st, runs, secs, logdir)
+        measure_scaling(s, fleet, st, sizes, runs, secs)
+    s.loadavg.append(_loadavg())
+    return summarize(s, quick)
