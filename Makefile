@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEBS := etcd-server etcd-client clang llvm libbpf-dev bpftool iproute2 iptables nftables procps
-BPF_SRC := $(wildcard src/fleetnet/datapath/bpf/*.c) $(wildcard src/fleetnet/datapath/bpf/*.h)
+BPF_SRC := $(wildcard src/fleetnet/datapath/bpf/*.c) $(wildcard src/fleetnet/datapath/bpf/*.h) $(wildcard src/fleetnet/datapath/bpf/lib/*.h)
 
 .PHONY: all deps venv build demo test lint typecheck unit bench clean
 

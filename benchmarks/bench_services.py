@@ -199,7 +199,7 @@ def _r(x: float | None, digits: int) -> float | int | None:
 
 
 def _size(n: int) -> str:
-    return POD_IP_ROW if n == 0 else f"{n:,} services"
+    return POD_IP_ROW if n == 0 else f"{n:,} service{'s' if n > 1 else ''}"
 
 
 def _runs_note(quick: bool) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fleet import TestFleet
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -51,3 +53,12 @@ def test_kubectl_refuses_bad_manifests_and_applies_nothing(fleet: TestFleet) -> 
         assert p.returncode != 0
         assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert fleet.pods("c1") == []  # the valid first document was not applied either
+    # a plain ClusterIP service works in a cluster that is in no network, by every name form
+    fleet.apply("c1", (Path(__file__).parents[2] / "examples" / "echo-global.yaml").read_text())
+    wait_for(lambda: len([p for p in fleet.pods("c1", "demo") if p["status"].get("phase") == "Running"]) == 3,
+             timeout=30, what="pods running")
+    for url in ("http://echo.demo.svc.cluster.local", "http://echo.demo", "http://echo"):
+        out = fleet.probe("c1", "client", url, count=10, namespace="demo")
+        assert out["byCluster"] == {"c1": 10}, (url, out)
+    pods = {a["pod"] for a in fleet.probe("c1", "client", "http://echo", count=30, namespace="demo")["answers"]}
+    assert len(pods) == 2  # both replicas take requests

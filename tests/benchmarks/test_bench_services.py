@@ -1,0 +1,67 @@
+"""The services benchmark's tables on made-up samples (nothing here starts a fleet)."""
+
+from __future__ import annotations
+
+from benchmarks import bench_services as bs
+
+
+def samples() -> bs.Samples:
+    return bs.Samples(
+        path={
+            bs.NEW_CONN[0]: {"direct": [5000.0, 5200.0, 5100.0], "vip": [4900.0, 5000.0, 4950.0]},
+            bs.KEEPALIVE[0]: {"direct": [15000.0], "vip": [12000.0]},
+            bs.THROUGHPUT[0]: {"direct": [12.5], "vip": [12.25]},
+        },
+        fleet={0: [6000.0], 1: [5000.0], 1000: [5050.0], 10000: [4900.0]},
+        iptables={0: [8000.0], 1: [5000.0], 1000: [4500.0], 10000: [2000.0]},
+        fleet_install={1: 0.1, 1000: 15.0, 10000: 150.0},
+        iptables_install={1: 5.0, 1000: 200.0, 10000: 2200.0},
+        loadavg=["1.0 / 1.0 / 1.0", "2.0 / 2.0 / 2.0"],
+    )
+
+
+def test_path_table_compares_vip_with_direct() -> None:
+    path, _, every = bs.summarize(samples(), quick=False)
+    rows = {r[0]: r for r in path.rows}
+    new = rows[bs.NEW_CONN[0]]
+    assert new[3:6] == (5100, 4950, 97.1)
+    assert new[6] == "≥ 95%: met"
+    assert rows[bs.KEEPALIVE[0]][6] == "≥ 95%: MISSED"
+    assert rows[bs.THROUGHPUT[0]][3:5] == (12.5, 12.25)
+    ratios = path.ratios()
+    assert ratios[0] is not None and abs(ratios[0] - 4950 / 5100) < 1e-9
+    assert len(every.rows) == 6 + 4 + 4
+
+
+def test_scaling_table_reads_each_curve_against_its_own_one_service_rate() -> None:
+    _, scaling, _ = bs.summarize(samples(), quick=False)
+    rows = {r[0]: r for r in scaling.rows}
+    assert rows[bs.POD_IP_ROW][2] is None and rows[bs.POD_IP_ROW][4] is None
+    assert rows[1][2] == 100.0 and rows[1][4] == 100.0
+    assert rows[10000][2] == 98.0 and rows[10000][4] == 40.0
+    assert rows[10000][7] == "≥ 95% of 1: met"
+    assert rows[1000][7] is None
+    assert scaling.ratios()[-1] == 4900 / 2000
+    assert any("2.0 / 2.0 / 2.0" in n for n in scaling.notes)
+
+
+def test_missed_target_and_missing_runs() -> None:
+    s = samples()
+    s.fleet[10000] = [4000.0]
+    s.path.pop(bs.KEEPALIVE[0])
+    path, scaling, _ = bs.summarize(s, quick=True)
+    assert [r[0] for r in path.rows] == [bs.NEW_CONN[0], bs.THROUGHPUT[0]]
+    assert scaling.rows[-1][7] == "≥ 95% of 1: MISSED"
+    assert any("1 run of 2 s" in n for n in path.notes)
+
+
+def test_interleaved_alternates_the_order() -> None:
+    calls: list[str] = []
+
+    def f(name: str) -> float:
+        calls.append(name)
+        return float(len(calls))
+
+    got = bs.interleaved(3, {"a": lambda: f("a"), "b": lambda: f("b")})
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert got == {"a": [1.0, 4.0, 5.0], "b": [2.0, 3.0, 6.0]}
