@@ -106,6 +106,7 @@ NONE = "no policy"
 ENFORCED = f"policy, {SYNTHETIC:,} identities"
 BASE_COL = f"{BASE_N} endpoints"
 BIG_COL = f"{SYNTHETIC:,} endpoints"
+SYNTHETIC_CIDR_NOTE = "the upper half of c2's pod CIDR, which no node of c2 allocates from"
 NEW_CONN = "new connection per request (ab -c 16)"
 SEQUENTIAL = "one request at a time (1 client)"
 
@@ -152,8 +153,9 @@ class Samples:
     p99: dict[str, list[float]] = field(default_factory=dict)
     # ("add"|"remove", n) → samples
     recompute: dict[tuple[str, int], list[Recompute]] = field(default_factory=dict)
-    # new identities → samples; 0 = idle
+    # new identities → samples; the idle recompute measured next to each size
     inproc: dict[int, list[Inproc]] = field(default_factory=dict)
+    inproc_idle: dict[int, list[Inproc]] = field(default_factory=dict)
     inproc_entries: dict[int, int] = field(default_factory=dict)
     policy_entries: list[int] = field(default_factory=list)  # echo endpoint's entries while enforced
     ipcache_entries: list[int] = field(default_factory=list)  # c1's ipcache size while enforced
@@ -177,6 +179,7 @@ class Setup:
     c2_dir: Path
     c2_netns: str  # c2's control node: where its clustermesh etcd listens on 127.0.0.1
     c2_host_ip: str
+    c1_id: int
     c2_id: int
     synthetic_cidr: str
     present: list[tools.Synthetic] = field(default_factory=list)  # synthetic endpoints published now
@@ -193,8 +196,9 @@ class Setup:
                 out.add(identity)
         return out
 
-    def ipcache_has(self, ip: str) -> bool:
-        return self.dp.ipcache.lookup(ip) is not None and self.dp.ipcache.lookup(ip).identity != 2
+    def ipcache_holds(self, e: tools.Synthetic) -> bool:
+        """Whether c1's ipcache maps the address to this identity (an LPM lookup, as the datapath does)."""
+        return _ipcache_identity(self.dp, e.ip) == e.identity
 
     def enforcing(self) -> bool:
         rec = self.dp.endpoints.get(self.echo_ip)
@@ -217,6 +221,7 @@ def setup(fleet: LocalFleet) -> Setup:
     client_ip = str(client["status"]["podIP"])
     c2_dir = fleet.home / "clusters" / "c2"
     c2 = json.loads((c2_dir / "cluster.json").read_text())
+    c1 = json.loads((fleet.home / "clusters" / "c1" / "cluster.json").read_text())
     pod_cidr = ipaddress.IPv4Network(c2["pod_cidr"])
     # the upper half of c2's pod CIDR: no node of c2 allocates from it
     synthetic_cidr = list(pod_cidr.subnets(prefixlen_diff=1))[1]
@@ -242,6 +247,7 @@ def setup(fleet: LocalFleet) -> Setup:
             c2_dir=c2_dir,
             c2_netns=str(c2["nodes"][0]["netns"]),
             c2_host_ip=str(c2["nodes"][0]["ip"]),
+            c1_id=int(c1["cluster_id"]),
             c2_id=int(c2["cluster_id"]),
             synthetic_cidr=str(synthetic_cidr),
         )
@@ -295,7 +301,6 @@ def _timed_change(s: Setup, add: Sequence[tools.Synthetic], remove: Sequence[too
     # withdrawn in the reverse order: ipcache entries first, then identities
     deletes = list(reversed(list(_records(s, remove)))) if remove else []
     ids = {e.identity for e in (add or remove)}
-    ips = [e.ip for e in (add or remove)]
     result: dict[str, Any] = {}
 
     def write() -> None:
@@ -307,7 +312,7 @@ def _timed_change(s: Setup, add: Sequence[tools.Synthetic], remove: Sequence[too
     writer = threading.Thread(target=write, name="bench-policy-etcd", daemon=True)
     writer.start()
     t_policy = t_ipcache = None
-    pending = list(ips)
+    pending = list(add or remove)
     deadline = time.monotonic() + RECOMPUTE_TIMEOUT
     while t_policy is None or t_ipcache is None:
         if "error" in result:
@@ -322,7 +327,7 @@ def _timed_change(s: Setup, add: Sequence[tools.Synthetic], remove: Sequence[too
         if t_ipcache is None:
             # the agent writes the ipcache in one sync: checking the pending ones in order stops at the
             # first that is not there yet, so a poll costs a lookup or two until the sync happens
-            while pending and s.ipcache_has(pending[0]) == bool(add):
+            while pending and s.ipcache_holds(pending[0]) == bool(add):
                 pending.pop(0)
             if not pending:
                 t_ipcache = now
@@ -452,7 +457,7 @@ def measure_inproc(s: Setup, samples: Samples, sizes: Sequence[int]) -> None:
     plan = fleetnet_module("plan.policy")
     labels_mod = fleetnet_module("plan.labels")
     policy = plan.parse_policy(s.fleet.objects("c1", "CiliumNetworkPolicy", POLICY)[0])
-    c1_id = s.c2_id - 1 if s.c2_id > 1 else s.c2_id + 1  # any other cluster id: only the ranges matter
+    c1_id = s.c1_id
     c1_low, _ = fleetnet_module("plan.identity").identity_range(c1_id)
     c2_low, _ = fleetnet_module("plan.identity").identity_range(s.c2_id)
     echo_labels = labels_mod.pod_security_labels({"app": ECHO}, NAMESPACE, "c1")
@@ -505,13 +510,13 @@ def measure_inproc(s: Setup, samples: Samples, sizes: Sequence[int]) -> None:
             for _ in range(INPROC_REPS):
                 recompute(base_ids, base_ipc)  # back to the base state, not timed
                 idle, _ = recompute(base_ids, None)
-                samples.inproc.setdefault(-n, []).append(idle)  # the idle recompute next to size n
+                samples.inproc_idle.setdefault(n, []).append(idle)
                 got, count = recompute(ids, ipc)
                 samples.inproc.setdefault(n, []).append(got)
                 samples.inproc_entries[n] = count
             _progress(
                 f"in process, {n:,} new identities: {_median([x.total_ms for x in samples.inproc[n]]):.1f} ms "
-                f"(idle {_median([x.total_ms for x in samples.inproc[-n]]):.2f} ms)"
+                f"(idle {_median([x.total_ms for x in samples.inproc_idle[n]]):.2f} ms)"
             )
     finally:
         scratch.unload()
@@ -701,13 +706,10 @@ def _recompute_table(s: Samples) -> Table:
     )
 
 
-SYNTHETIC_CIDR_NOTE = "the upper half of c2's pod CIDR, which no node of c2 allocates from"
-
-
 def _inproc_table(s: Samples) -> Table:
     rows: list[tuple[Any, ...]] = []
-    for n in sorted(k for k in s.inproc if k > 0):
-        got, idle = s.inproc[n], s.inproc.get(-n, [])
+    for n in sorted(s.inproc):
+        got, idle = s.inproc[n], s.inproc_idle.get(n, [])
         rows.append(
             (
                 n,

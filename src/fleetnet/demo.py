@@ -139,40 +139,30 @@ class Demo:
             if p.get("status", {}).get("phase") == "Running"
         }
 
-    def running(self, member: str, n: int) -> dict[str, Any] | None:
-        pods = self.pods(member)
+    def running(self, member: str, n: int, namespace: str = "default") -> dict[str, Any] | None:
+        pods = self.pods(member, namespace)
         return pods if len(pods) == n else None
 
-    def probe(self, member: str, url: str, count: int = 1) -> dict[str, Any]:
-        console.print(f"[bold green]$[/] fleetnet kubectl {member} exec client -- fleetnet probe {url} --count {count}")
-        p = procs.run(
-            [
-                FLEETNET,
-                "kubectl",
-                member,
-                "exec",
-                "client",
-                "--",
-                FLEETNET,
-                "probe",
-                url,
-                "--count",
-                str(count),
-                "--timeout",
-                "1",
-                "-o",
-                "json",
-            ],
-            timeout=120,
-            env=self.env,
-        )
-        out = json.loads(p.stdout)
-        for a in out["answers"][:3]:
+    def probe(
+        self, member: str, url: str, count: int = 1, namespace: str = "default", show: bool = True
+    ) -> dict[str, Any]:
+        ns = [] if namespace == "default" else ["-n", namespace]
+        if show:
             console.print(
-                f"  answered by {a['cluster']}/{a['pod']} (client {a['client']})"
-                if a["ok"]
-                else f"  failed: {a['error']}"
+                f"[bold green]$[/] fleetnet kubectl {member} exec client {' '.join(ns)} -- "
+                f"fleetnet probe {url} --count {count}"
             )
+        argv = [FLEETNET, "kubectl", member, "exec", "client", *ns, "--", FLEETNET, "probe", url]
+        argv += ["--count", str(count), "--timeout", "1", "-o", "json"]
+        p = procs.run(argv, timeout=300, env=self.env)
+        try:
+            out = json.loads(p.stdout)
+        except ValueError as e:
+            raise DemoFailed(f"probe from {member} printed no result: {p.stderr.strip()}") from e
+        if show and count <= 3:
+            for a in out["answers"]:
+                ok = f"  answered by {a['cluster']}/{a['pod']} (client {a['client']})"
+                console.print(ok if a["ok"] else f"  failed: {a['error']}")
         return dict(out)
 
     def chart(self, counts: dict[str, int], total: int) -> None:

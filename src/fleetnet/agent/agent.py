@@ -24,8 +24,10 @@ from fleetnet.model.cluster import ClusterConfig
 
 log = logging.getLogger(__name__)
 
-POLL = 0.05
-RESYNC = 0.5  # also reconcile this often without a trigger: pods turning ready, containers that died
+POLL = 0.1
+# Full reconciles run only when an input changed; this light check finds what changes without an
+# input (a container that died, a pod that started listening) and reports it as a store change.
+HEALTH = 1.0
 
 
 class Agent:
@@ -60,7 +62,7 @@ class Agent:
         cfg_mtime = 0.0
         cm_mtime = -1.0
         rev = -1
-        last = 0.0
+        last_full = last_health = 0.0
         try:
             while True:
                 try:
@@ -79,10 +81,14 @@ class Agent:
                     if r != rev:
                         rev = r
                         self._dirty.set()
-                    if self._dirty.is_set() or time.monotonic() - last > RESYNC:
+                    now = time.monotonic()
+                    if self._dirty.is_set() or self._ttl_due(last_full, now):
                         self._dirty.clear()
-                        last = time.monotonic()
+                        last_full = last_health = now
                         await asyncio.to_thread(self._reconcile)
+                    elif now - last_health > HEALTH:
+                        last_health = now
+                        await asyncio.to_thread(self._health)
                     self.last_error = None
                 except Exception as e:
                     log.exception("reconcile failed")
@@ -94,6 +100,20 @@ class Agent:
         finally:
             api.cancel()
             await self.mesh.close()
+
+    def _ttl_due(self, last_full: float, now: float) -> bool:
+        """A remote's service cache TTL ran out since the last reconcile: its backends must go."""
+        ttl = self.cfg.mesh.service_cache_ttl_seconds if self.cfg.mesh is not None else 30.0
+        for rc in self.mesh.remotes.values():
+            if rc.disconnected_since is not None and last_full < rc.disconnected_since + ttl <= now:
+                return True
+        return False
+
+    def _health(self) -> None:
+        for f in self.features:
+            check = getattr(f, "check", None)
+            if check is not None:
+                check()
 
     def _reconcile(self) -> None:
         """Runs in a worker thread: every effect on the host goes through here."""

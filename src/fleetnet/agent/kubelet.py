@@ -87,6 +87,10 @@ class Kubelet:
         finally:
             self._pods()
 
+    def check(self) -> None:
+        """The periodic health check: restart dead containers, notice pods that became ready."""
+        self._pods()
+
     def _deployments(self) -> None:
         from fleetnet.model.kube import object_from_dict
         from fleetnet.plan.endpoints import deployment_pods

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 60.0
 POLL = 0.05
+CONFIG_CHECK = 2.0  # how often the cluster-config key is verified (re-written if modified or deleted)
 
 
 def cluster_config_value(cluster_id: int) -> bytes:
@@ -146,6 +147,7 @@ class Exporter:
         last_hb = time.monotonic()
         last_peers = None
         cfg_mtime = self.paths.config.stat().st_mtime
+        last_cc = time.monotonic()
         try:
             while True:
                 await asyncio.sleep(POLL)
@@ -160,9 +162,11 @@ class Exporter:
                     self.cfg = ClusterConfig.read(self.paths.config)
                     for p in prefixes(self.cfg):
                         await self.sync_prefix(admin, p)
-                kv = await admin.get(cc_key)
-                if kv is None or kv.value != cluster_config_value(self.cfg.cluster_id):
-                    await admin.put(cc_key, cluster_config_value(self.cfg.cluster_id))
+                if time.monotonic() - last_cc > CONFIG_CHECK:
+                    last_cc = time.monotonic()
+                    kv = await admin.get(cc_key)
+                    if kv is None or kv.value != cluster_config_value(self.cfg.cluster_id):
+                        await admin.put(cc_key, cluster_config_value(self.cfg.cluster_id))
                 if time.monotonic() - last_hb > HEARTBEAT_INTERVAL:
                     await admin.put("cilium/.heartbeat", datetime.now(UTC).isoformat().encode())
                     last_hb = time.monotonic()

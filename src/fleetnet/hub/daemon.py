@@ -63,10 +63,13 @@ class Hub:
         self.updates.start()
 
     def _loop(self) -> None:
+        ticks = 0
         while not self._stop.wait(0.5):
+            ticks += 1
             try:
-                self.mesh.refresh_states()
                 self._supervise()
+                if ticks % 4 == 0:  # asks every agent: every 2 s is enough for a state shown to people
+                    self.mesh.refresh_states()
             except Exception:
                 log.exception("background loop")
 
