@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+
 T = TypeVar("T")
 
 CLI_TIMEOUT = 300.0
@@ -56,12 +58,48 @@ def fleetnet_module(name: str) -> Any:
     return importlib.import_module(f"fleetnet.{name}")
 
 
+class Api:
+    """The daemon's REST API over its unix socket, on one kept-open connection.
+
+    Not fleetnet's ``cli.client.Client``: that one builds a new httpx client (and with it an SSL
+    context, tens of milliseconds) for every request, which would be timed as part of every change
+    the propagation benchmark makes.
+    """
+
+    def __init__(self, socket: Path, timeout: float = 120.0) -> None:
+        transport = httpx.HTTPTransport(uds=str(socket), verify=False)
+        self._http = httpx.Client(transport=transport, base_url="http://fleetnet", timeout=timeout, verify=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, *, missing_ok: bool = False, **kw: Any) -> Any:
+        r = self._http.request(method, path, **kw)
+        if r.status_code == 404 and missing_ok:
+            return None
+        if r.status_code >= 400:
+            raise BenchError(f"{method} {path} answered {r.status_code}: {r.text[:300]}")
+        return r.json() if r.content else None
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Any:
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Any:
+        return self.request("PATCH", path, **kw)
+
+
 class LocalFleet:
-    """The client of one fleet home, and the few operations the benchmarks need."""
+    """The API of one fleet home, and the few operations the benchmarks need."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.client: Any = fleetnet_module("cli.client").Client(home)
+        self.client = Api(home / "fleetnet.sock")
         self._profiles: set[str] = set()
 
     # ------------------------------------------------------------ the CLI
@@ -103,7 +141,7 @@ class LocalFleet:
     def remotes(self, name: str) -> dict[str, bool] | None:
         try:
             data = self.client.get(f"/members/{name}/cilium/cluster")
-        except Exception:
+        except (BenchError, httpx.HTTPError):  # the agent is not answering yet
             return None
         return {r["name"]: bool(r.get("ready")) for r in data.get("clusters", [])}
 
@@ -129,10 +167,8 @@ class LocalFleet:
 
     def objects(self, member: str, kind: str, name: str | None = None) -> list[dict[str, Any]]:
         params = {"namespace": "default"} | ({"objName": name} if name else {})
-        try:
-            return list(self.client.get(f"/members/{member}/kube/{kind}", params=params))
-        except fleetnet_module("errors").NotFound:  # a named object that does not exist (yet)
-            return []
+        # 404: a named object that does not exist (yet)
+        return list(self.client.get(f"/members/{member}/kube/{kind}", params=params, missing_ok=True) or [])
 
     def running_pod(self, member: str, name_prefix: str) -> dict[str, Any] | None:
         """The first Running pod whose name starts with ``name_prefix`` (None if there is none yet)."""
@@ -167,6 +203,7 @@ def local_fleet(prefix: str, clusters: int, name: str) -> Iterator[LocalFleet]:
         progress(name, f"fleet of {clusters} clusters up in {time.monotonic() - start:.1f} s ({home})")
         yield fleet
     finally:
+        fleet.client.close()
         down = fleet.cli("down", "-o", "json", check=False)
         if down.returncode == 0:
             shutil.rmtree(home, ignore_errors=True)

@@ -113,11 +113,20 @@ def etcd_records(endpoints: Sequence[Synthetic], namespace: str, host_ip: str) -
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What the writer did: CLOCK_MONOTONIC of its first and last write (shared by every process)."""
+    """What the writer did: CLOCK_MONOTONIC (shared by every process) before its first write and after
+    each write, in the order of the keys it was given (puts, then deletes)."""
 
-    count: int
+    keys: tuple[str, ...]
     first: float
-    last: float
+    done: tuple[float, ...]
+
+    @property
+    def last(self) -> float:
+        return self.done[-1] if self.done else self.first
+
+    def last_under(self, prefix: str) -> float:
+        """When the last key under ``prefix`` was written (``first`` if none was)."""
+        return max((t for k, t in zip(self.keys, self.done, strict=True) if k.startswith(prefix)), default=self.first)
 
 
 def etcd_write(
@@ -126,7 +135,10 @@ def etcd_write(
     """Put then delete keys in a cluster's clustermesh etcd, one request at a time, from ``netns``."""
     job = json.dumps({"put": puts or {}, "delete": list(deletes)})
     out = json.loads(run_in(netns, [sys.executable, SCRIPT, "etcd", str(cluster_dir)], timeout=300, input=job))
-    return Written(int(out["count"]), float(out["first"]), float(out["last"]))
+    keys = (*(puts or {}), *deletes)
+    if len(out["done"]) != len(keys):
+        raise ToolError(f"the etcd writer reports {len(out['done'])} writes for {len(keys)} keys.")
+    return Written(keys, float(out["first"]), tuple(float(t) for t in out["done"]))
 
 
 async def _etcd(cluster_dir: Path, job: dict[str, Any]) -> dict[str, Any]:
@@ -139,16 +151,18 @@ async def _etcd(cluster_dir: Path, job: dict[str, Any]) -> dict[str, Any]:
         key_file=ap / "admin.key",
         timeout=10.0,
     )
+    done: list[float] = []
     try:
         first = time.monotonic()
         for k, v in job["put"].items():
             await client.put(k, v.encode())
+            done.append(time.monotonic())
         for k in job["delete"]:
             await client.delete(k)
-        last = time.monotonic()
+            done.append(time.monotonic())
     finally:
         await client.close()
-    return {"count": len(job["put"]) + len(job["delete"]), "first": first, "last": last}
+    return {"first": first, "done": done}
 
 
 # ---------------------------------------------------------------- clients
@@ -156,23 +170,28 @@ async def _etcd(cluster_dir: Path, job: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Latency:
+    """Per-request latencies of one target (µs)."""
+
     requests: int
-    seconds: float
+    mean_us: float
     p50_us: float
     p90_us: float
     p99_us: float
 
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
 
-
-def latency(netns: str, host: str, port: int, seconds: float) -> Latency:
-    """One client, one request at a time, a new connection each (connect, GET, read to close)."""
-    out = json.loads(run_in(netns, [sys.executable, SCRIPT, "latency", host, str(port), f"{seconds:g}"], seconds + 60))
-    if out["errors"] or not out["requests"]:
-        raise ToolError(f"latency client: {out['requests']} requests, {out['errors']} errors ({out['error']}).")
-    return Latency(int(out["requests"]), float(out["seconds"]), out["p50_us"], out["p90_us"], out["p99_us"])
+def latency(netns: str, targets: Sequence[tuple[str, int]], seconds: float) -> list[Latency]:
+    """One client, one request at a time, a new connection each (connect, GET, read to close), taking
+    the targets in turn request by request, so that they share whatever else the host is doing."""
+    argv = [sys.executable, SCRIPT, "latency", f"{seconds:g}", *(f"{h}:{p}" for h, p in targets)]
+    out = json.loads(run_in(netns, argv, seconds + 60))
+    got = []
+    for t in out:
+        if t["errors"] or not t["requests"]:
+            raise ToolError(
+                f"latency client, {t['target']}: {t['requests']} requests, {t['errors']} errors ({t['error']})."
+            )
+        got.append(Latency(int(t["requests"]), t["mean_us"], t["p50_us"], t["p90_us"], t["p99_us"]))
+    return got
 
 
 def probe(netns: str, host: str, port: int, timeout: float) -> bool:
@@ -188,34 +207,43 @@ def _request(host: str, port: int, timeout: float) -> None:
             pass
 
 
-def _latency(host: str, port: int, seconds: float) -> dict[str, Any]:
-    lat: list[float] = []
-    errors, error = 0, None
-    start = time.perf_counter()
-    end = start + seconds
-    while (t0 := time.perf_counter()) < end:
+def _latency(targets: Sequence[tuple[str, int]], seconds: float) -> list[dict[str, Any]]:
+    lat: list[list[float]] = [[] for _ in targets]
+    errors = [0 for _ in targets]
+    error: list[str | None] = [None for _ in targets]
+    end = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < end:
+        k = i % len(targets)
+        i += 1
+        t0 = time.perf_counter()
         try:
-            _request(host, port, 2.0)
+            _request(*targets[k], 2.0)
         except OSError as e:
-            errors += 1
-            error = repr(e)
+            errors[k] += 1
+            error[k] = repr(e)
             continue
-        lat.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
-    lat.sort()
+        lat[k].append(time.perf_counter() - t0)
+    out = []
+    for k, (host, port) in enumerate(targets):
+        xs = sorted(lat[k])
 
-    def pct(q: float) -> float:
-        return round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1e6, 1) if lat else 0.0
+        def pct(q: float, xs: list[float] = xs) -> float:
+            return round(xs[min(len(xs) - 1, int(len(xs) * q))] * 1e6, 1) if xs else 0.0
 
-    return {
-        "requests": len(lat),
-        "seconds": elapsed,
-        "p50_us": pct(0.50),
-        "p90_us": pct(0.90),
-        "p99_us": pct(0.99),
-        "errors": errors,
-        "error": error,
-    }
+        out.append(
+            {
+                "target": f"{host}:{port}",
+                "requests": len(xs),
+                "mean_us": round(sum(xs) / len(xs) * 1e6, 1) if xs else 0.0,
+                "p50_us": pct(0.50),
+                "p90_us": pct(0.90),
+                "p99_us": pct(0.99),
+                "errors": errors[k],
+                "error": error[k],
+            }
+        )
+    return out
 
 
 def _probe(host: str, port: int, timeout: float) -> dict[str, Any]:
@@ -227,10 +255,12 @@ def _probe(host: str, port: int, timeout: float) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``_policy_tools.py latency HOST PORT SECONDS`` | ``probe HOST PORT TIMEOUT`` | ``etcd CLUSTER_DIR``
+    """``_policy_tools.py latency SECONDS HOST:PORT...`` | ``probe HOST PORT TIMEOUT`` | ``etcd CLUSTER_DIR``
     (job as JSON on stdin: {"put": {key: value}, "delete": [key]}): JSON on stdout."""
-    if len(argv) == 4 and argv[0] == "latency":
-        out = _latency(argv[1], int(argv[2]), float(argv[3]))
+    out: Any
+    if len(argv) >= 3 and argv[0] == "latency":
+        targets = [(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1])) for t in argv[2:]]
+        out = _latency(targets, float(argv[1]))
     elif len(argv) == 4 and argv[0] == "probe":
         out = _probe(argv[1], int(argv[2]), float(argv[3]))
     elif len(argv) == 2 and argv[0] == "etcd":

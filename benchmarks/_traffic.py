@@ -276,6 +276,16 @@ def install_iptables(netns: str, services: Sequence[Svc], cluster_cidr: str) -> 
     return time.monotonic() - start
 
 
+def remove_nat(netns: str) -> None:
+    """No nat table at all in ``netns`` (so no netfilter NAT hook runs there): the topology's ceiling."""
+    procs = _fleetnet("local.procs")
+    if shutil.which("nft") is not None:
+        procs.run_in_netns(netns, ["nft", "delete", "table", "ip", "nat"], 60)  # absent already: fine
+    else:  # iptables-legacy: the table stays registered, only emptied
+        for args in (["-F"], ["-X"]):
+            procs.run_in_netns(netns, ["iptables", "-w", "30", "-t", "nat", *args], 60)
+
+
 # ---------------------------------------------------------------- the baseline's own topology
 
 

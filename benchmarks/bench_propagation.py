@@ -93,6 +93,7 @@ def percentile(xs: Sequence[float], p: float) -> float:
 @dataclass(frozen=True, slots=True)
 class Sample:
     kind: str
+    direction: str  # "pod added", "pod removed", "shared=false", "shared=true"
     every_ms: float  # until the last of the other members showed the change
     per_member_ms: dict[str, float]
     local_ms: float | None  # c1's own maps (None: the change does not touch them)
@@ -132,11 +133,12 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
                     "met" if p99 < TARGET_MS else "MISSED",
                 )
             )
-            if kind != ALL:
-                every.append((n, kind, ", ".join(f"{x:.0f}" for x in ms)))
+        for direction in dict.fromkeys(x.direction for x in samples):
+            ms = [x.every_ms for x in samples if x.direction == direction]
+            every.append((n, direction, percentile(ms, 50), ", ".join(f"{x:.0f}" for x in ms)))
         slow = _slowest(samples)
         if slow:
-            every.append((n, "slowest member, p50 (ms)", slow))
+            every.append((n, "slowest members (their p50)", None, slow))
     per_kind = SAMPLES if not quick else QUICK_SAMPLES
     summary = Table(
         title="Propagation: change in c1 → every other member's LB maps (ms)",
@@ -181,10 +183,11 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
         ),
     )
     detail = Table(
-        title="Propagation: every sample (ms, until the last member)",
-        columns=("clusters", "change", "samples"),
+        title="Propagation: every sample by direction (ms, until the last member)",
+        columns=("clusters", "change", P50, "samples"),
         rows=every,
-        notes=("In the order measured, both directions of each kind interleaved (add, remove, add, ...).",),
+        precision=0,
+        notes=("Samples in the order measured; the last row of a size names the members that were slowest.",),
     )
     return [summary, detail]
 
@@ -251,6 +254,7 @@ def watch(
 
 def timed(
     kind: str,
+    direction: str,
     maps: Maps,
     others: Sequence[str],
     change: Callable[[], None],
@@ -265,6 +269,7 @@ def timed(
     per = {m: 1000 * (t - t1) for m, t in seen.items()}
     return Sample(
         kind=kind,
+        direction=direction,
         every_ms=max(per.values()),
         per_member_ms=per,
         local_ms=None if local_t is None else 1000 * (local_t - t1),
@@ -316,6 +321,7 @@ class Session:
         base = {self.base_ip}
         add = timed(
             ENDPOINT,
+            "pod added",
             self.maps,
             others,
             lambda: self.fleet.apply("c1", pod_manifest(name)),
@@ -327,6 +333,7 @@ class Session:
         _gap()
         remove = timed(
             ENDPOINT,
+            "pod removed",
             self.maps,
             others,
             lambda: self.fleet.delete("c1", "Pod", name),
@@ -340,6 +347,7 @@ class Session:
         ann = "service.cilium.io/shared"
         off = timed(
             SHARED,
+            "shared=false",
             self.maps,
             others,
             lambda: self.fleet.annotate("c1", "Service", SERVICE, {ann: "false"}),
@@ -350,6 +358,7 @@ class Session:
         _gap()
         on = timed(
             SHARED,
+            "shared=true",
             self.maps,
             others,
             lambda: self.fleet.annotate("c1", "Service", SERVICE, {ann: "true"}),

@@ -44,10 +44,10 @@ DESCRIPTION = (
 
 SIZES = (1, 1_000, 10_000)
 QUICK_SIZES = (1, 10_000)
-RUNS = 3
-QUICK_RUNS = 1
-SECONDS = 3.0
-QUICK_SECONDS = 2.0
+RUNS = 6
+QUICK_RUNS = 2
+SECONDS = 2.0
+QUICK_SECONDS = 1.0
 CONCURRENCY = 16
 TARGET = 0.95
 
@@ -106,34 +106,37 @@ def _progress(msg: str) -> None:
 
 @dataclass
 class Samples:
-    """What a run measured (``summarize`` turns it into tables)."""
+    """What a run measured (``summarize`` turns it into tables). Every list holds one value per round,
+    in round order, so that values of one round can be compared with each other (paired)."""
 
-    # measure 1: load label → "direct"/"vip" → runs
+    # measure 1: load label → "direct"/"vip" → one value per round
     path: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    # measure 2: services → runs (0 = pod IP, no service)
+    # measure 2: services → one value per round (0 = pod IP, no service)
     fleet: dict[int, list[float]] = field(default_factory=dict)
     iptables: dict[int, list[float]] = field(default_factory=dict)
-    fleet_install: dict[int, float] = field(default_factory=dict)
-    iptables_install: dict[int, float] = field(default_factory=dict)
+    fleet_install: dict[int, list[float]] = field(default_factory=dict)
+    iptables_install: dict[int, list[float]] = field(default_factory=dict)
     loadavg: list[str] = field(default_factory=list)
 
 
-def interleaved(runs: int, fns: Mapping[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Run each measurement ``runs`` times, alternating the order so that drift hits both sides alike."""
-    out: dict[str, list[float]] = {k: [] for k in fns}
-    keys = list(fns)
-    for r in range(runs):
-        for k in keys if r % 2 == 0 else reversed(keys):
-            out[k].append(fns[k]())
-    return out
+def interleaved(round_: int, fns: Mapping[str, Callable[[], float]]) -> dict[str, float]:
+    """One value of each measurement, in an order that alternates with the round, so that the
+    load of other work on a shared host hits both sides alike."""
+    keys = list(fns) if round_ % 2 == 0 else list(reversed(list(fns)))
+    return {k: fns[k]() for k in keys}
 
 
 def _median(xs: Sequence[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
-def _pct(x: float | None, of: float | None) -> float | None:
-    return None if x is None or not of else 100.0 * x / of
+def paired_pct(xs: Sequence[float], of: Sequence[float]) -> float | None:
+    """Median over rounds of 100·x/of, each x with the ``of`` of its own round.
+
+    Other work on a shared 2-core host changes the rates several-fold within seconds; a ratio of two
+    values taken seconds apart keeps most of that out, a ratio of two medians does not."""
+    got = [100.0 * x / o for x, o in zip(xs, of, strict=False) if o]
+    return statistics.median(got) if got else None
 
 
 def _runs(xs: Sequence[float], digits: int = 0) -> str:
@@ -148,7 +151,7 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
         if not got:
             continue
         d, v = _median(got.get("direct", [])), _median(got.get("vip", []))
-        pct = _pct(v, d)
+        pct = paired_pct(got.get("vip", []), got.get("direct", []))
         verdict = None if pct is None else f"≥ {TARGET:.0%}: " + ("met" if pct >= 100 * TARGET else "MISSED")
         digits = 2 if unit == "Gbit/s" else 0
         rows.append((label, unit, len(got.get("vip", [])), _r(d, digits), _r(v, digits), _r(pct, 1), verdict))
@@ -166,10 +169,11 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
             "Direct: the same client to the echo pod's own address (no service translation; the eBPF programs "
             "on the pod veths still run: conntrack, policy lookups). VIP: translated by fleetnet's eBPF at the "
             "client pod's host-side veth in c1's node namespace, reverse-translated on the reply.",
-            f"Each cell is the median of its runs ({_runs_note(quick)}), VIP and direct interleaved. "
-            "The echo server's single Python process bounds both request rates: these rows measure what the "
-            "VIP adds to a realistic request, not the datapath's own ceiling (see the next table's iptables "
-            "curve for how much a per-connection cost shows through).",
+            f"Rates are medians of {_runs_note(quick)}; each round measures direct and VIP back to back (order "
+            "alternating), and 'VIP % of direct' is the median over rounds of that round's VIP / direct. The "
+            "echo server's single Python process bounds both request rates: these rows measure what the VIP "
+            "adds to a realistic request, not the datapath's own ceiling (see the next table's iptables curve "
+            "for how much a per-connection cost shows through).",
         ),
     )
     tables = [path]
@@ -204,16 +208,16 @@ def _size(n: int) -> str:
 
 def _runs_note(quick: bool) -> str:
     runs, secs = (QUICK_RUNS, QUICK_SECONDS) if quick else (RUNS, SECONDS)
-    return f"{runs} run{'s' if runs > 1 else ''} of {secs:g} s each, throughput {secs + 1:g} s"
+    return f"{runs} round{'s' if runs > 1 else ''} of {secs:g} s runs (throughput {secs + 1:g} s)"
 
 
 def _scaling_table(s: Samples, quick: bool) -> Table:
-    f1, i1 = _median(s.fleet.get(1, [])), _median(s.iptables.get(1, []))
     rows: list[tuple[Any, ...]] = []
     largest = max(s.fleet)
     for n in sorted(s.fleet):
         f, i = _median(s.fleet[n]), _median(s.iptables.get(n, []))
-        fp, ip = (None, None) if n == 0 else (_pct(f, f1), _pct(i, i1))
+        fp = None if n == 0 else paired_pct(s.fleet[n], s.fleet.get(1, []))
+        ip = None if n == 0 else paired_pct(s.iptables.get(n, []), s.iptables.get(1, []))
         verdict = None
         if n == largest and n > 1 and fp is not None:
             verdict = f"≥ {TARGET:.0%} of 1: " + ("met" if fp >= 100 * TARGET else "MISSED")
@@ -224,15 +228,15 @@ def _scaling_table(s: Samples, quick: bool) -> Table:
                 _r(fp, 1),
                 _r(i, 0),
                 _r(ip, 1),
-                _r(s.fleet_install.get(n), 1),
-                _r(s.iptables_install.get(n), 1),
+                _r(_median(s.fleet_install.get(n, [])), 1),
+                _r(_median(s.iptables_install.get(n, [])), 1),
                 verdict,
             )
         )
     notes = [
         "New connection per request (ab -c 16, HTTP/1.0) from the client pod to the VIP, target service last "
-        "among N (N-1 dummy services with two backends each that no traffic reaches). % of 1 = the rate at N "
-        "over the same side's rate with 1 service.",
+        "among N (N-1 dummy services with two backends each that no traffic reaches). % of 1 = the median over "
+        "rounds of the rate at N over the same side's rate with 1 service in the same round.",
         "fleetnet: the fleet of the table above; the N-1 dummy services are written straight into c1's LB maps "
         "with ClusterDatapath(home/bpffs, 'c1').services.sync(what the agent wrote + dummies) — 10,000 Service "
         "objects through the API would mostly time the agent's reconcile, not the datapath — and removed "
@@ -246,7 +250,9 @@ def _scaling_table(s: Samples, quick: bool) -> Table:
         "fleetnet / iptables compares two topologies of the same shape; the row 'pod IP, no service' gives "
         "each one's ceiling (fleetnet's still runs its eBPF programs). The target reads the curves against "
         "their own 1-service rate.",
-        f"Each cell is the median of its runs ({_runs_note(quick)}), fleetnet and iptables interleaved.",
+        f"Rates are medians of {_runs_note(quick)}. Every round goes through all sizes (installing each anew, "
+        "the nat table deleted before the 'pod IP' row), fleetnet and iptables back to back in alternating "
+        "order, so each size sees the host's load drift alike.",
     ]
     if s.loadavg:
         notes.append(
@@ -349,32 +355,32 @@ def install_fleet(fleet: LocalFleet, n_dummies: int) -> float:
 
 
 def measure_path(s: Samples, st: Setup, runs: int, secs: float, logdir: Path) -> None:
+    c = st.client_netns
+    loads: dict[str, Callable[[str, int, int], float]] = {
+        NEW_CONN[0]: lambda host, port, _: traffic.ab_rate(c, host, port, secs, CONCURRENCY),
+        KEEPALIVE[0]: lambda host, port, _: traffic.keepalive_rate(c, host, port, secs, CONCURRENCY),
+        THROUGHPUT[0]: lambda host, _, iperf_port: traffic.iperf3_gbps(c, host, iperf_port, secs + 1),
+    }
     iperf = traffic.start_iperf3(st.echo_netns, logdir)
     try:
-        loads: dict[str, Callable[[str, int], float]] = {
-            NEW_CONN[0]: lambda h, p: traffic.ab_rate(st.client_netns, h, p, secs, CONCURRENCY),
-            KEEPALIVE[0]: lambda h, p: traffic.keepalive_rate(st.client_netns, h, p, secs, CONCURRENCY),
-        }
-        for label, fn in loads.items():
-            got = interleaved(
-                runs,
-                {
-                    "direct": partial(fn, st.echo_ip, traffic.ECHO_PORT),
-                    "vip": partial(fn, st.vip, 80),
-                },
+        for r in range(runs):
+            for label, fn in loads.items():
+                got = interleaved(
+                    r,
+                    {
+                        "direct": partial(fn, st.echo_ip, traffic.ECHO_PORT, traffic.IPERF_PORT),
+                        "vip": partial(fn, st.vip, 80, traffic.IPERF_PORT),
+                    },
+                )
+                for side, x in got.items():
+                    s.path.setdefault(label, {}).setdefault(side, []).append(x)
+            _progress(
+                f"round {r + 1}/{runs}: "
+                + "; ".join(
+                    f"{lbl.split(' (')[0]}: direct {s.path[lbl]['direct'][-1]:,.1f}, VIP {s.path[lbl]['vip'][-1]:,.1f}"
+                    for lbl in loads
+                )
             )
-            s.path[label] = got
-            _progress(f"{label}: direct {_runs(got['direct'])}, VIP {_runs(got['vip'])} req/s")
-        port = traffic.IPERF_PORT
-        got = interleaved(
-            runs,
-            {
-                "direct": lambda: traffic.iperf3_gbps(st.client_netns, st.echo_ip, port, secs + 1),
-                "vip": lambda: traffic.iperf3_gbps(st.client_netns, st.vip, port, secs + 1),
-            },
-        )
-        s.path[THROUGHPUT[0]] = got
-        _progress(f"TCP throughput: direct {_runs(got['direct'], 2)}, VIP {_runs(got['vip'], 2)} Gbit/s")
     finally:
         traffic.stop(iperf)
 
@@ -382,39 +388,42 @@ def measure_path(s: Samples, st: Setup, runs: int, secs: float, logdir: Path) ->
 def measure_scaling(s: Samples, fleet: LocalFleet, st: Setup, sizes: Sequence[int], runs: int, secs: float) -> None:
     with traffic.baseline_topology() as base:
         target = traffic.Svc(BASELINE_VIP, 80, ((base.server_ip, traffic.ECHO_PORT),), SERVICE)
-        got = interleaved(
-            runs,
-            {
-                "fleet": lambda: traffic.ab_rate(st.client_netns, st.echo_ip, traffic.ECHO_PORT, secs, CONCURRENCY),
-                "iptables": lambda: traffic.ab_rate(
-                    base.client_netns, base.server_ip, traffic.ECHO_PORT, secs, CONCURRENCY
-                ),
-            },
-        )
-        s.fleet[0], s.iptables[0] = got["fleet"], got["iptables"]
-        _progress(f"pod IP: fleetnet {_runs(got['fleet'])}, baseline topology {_runs(got['iptables'])} req/s")
+        fleet_ab = partial(traffic.ab_rate, st.client_netns, seconds=secs, concurrency=CONCURRENCY)
+        base_ab = partial(traffic.ab_rate, base.client_netns, seconds=secs, concurrency=CONCURRENCY)
         try:
-            for n in sizes:
-                s.fleet_install[n] = install_fleet(fleet, n - 1)
-                s.iptables_install[n] = 1000 * traffic.install_iptables(
-                    base.node_netns, [*traffic.dummy_services(n - 1), target], base.cluster_cidr
-                )
-                for netns, host in ((st.client_netns, st.vip), (base.client_netns, BASELINE_VIP)):
-                    who = traffic.http_get(netns, host, 80)
-                    if who.get("cluster") not in ("c2", "k2"):
-                        raise BenchError(f"with {n} services, {host} was answered by {who}.")
+            for r in range(runs):
+                install_fleet(fleet, 0)
+                traffic.remove_nat(base.node_netns)
                 got = interleaved(
-                    runs,
+                    r,
                     {
-                        "fleet": lambda: traffic.ab_rate(st.client_netns, st.vip, 80, secs, CONCURRENCY),
-                        "iptables": lambda: traffic.ab_rate(base.client_netns, BASELINE_VIP, 80, secs, CONCURRENCY),
+                        "fleet": partial(fleet_ab, st.echo_ip, traffic.ECHO_PORT),
+                        "iptables": partial(base_ab, base.server_ip, traffic.ECHO_PORT),
                     },
                 )
-                s.fleet[n], s.iptables[n] = got["fleet"], got["iptables"]
-                _progress(
-                    f"{n:,} services (install {s.fleet_install[n]:.0f} ms / {s.iptables_install[n]:.0f} ms): "
-                    f"fleetnet {_runs(got['fleet'])}, iptables {_runs(got['iptables'])} req/s"
-                )
+                s.fleet.setdefault(0, []).append(got["fleet"])
+                s.iptables.setdefault(0, []).append(got["iptables"])
+                line = [f"pod IP {got['fleet']:,.0f}/{got['iptables']:,.0f}"]
+                for n in sizes:
+                    s.fleet_install.setdefault(n, []).append(install_fleet(fleet, n - 1))
+                    s.iptables_install.setdefault(n, []).append(
+                        1000
+                        * traffic.install_iptables(
+                            base.node_netns, [*traffic.dummy_services(n - 1), target], base.cluster_cidr
+                        )
+                    )
+                    if r == 0:
+                        for netns, host in ((st.client_netns, st.vip), (base.client_netns, BASELINE_VIP)):
+                            who = traffic.http_get(netns, host, 80)
+                            if who.get("cluster") not in ("c2", "k2"):
+                                raise BenchError(f"with {n} services, {host} was answered by {who}.")
+                    got = interleaved(
+                        r, {"fleet": partial(fleet_ab, st.vip, 80), "iptables": partial(base_ab, BASELINE_VIP, 80)}
+                    )
+                    s.fleet.setdefault(n, []).append(got["fleet"])
+                    s.iptables.setdefault(n, []).append(got["iptables"])
+                    line.append(f"{n:,} {got['fleet']:,.0f}/{got['iptables']:,.0f}")
+                _progress(f"round {r + 1}/{runs}, req/s fleetnet/iptables: " + ", ".join(line))
         finally:
             install_fleet(fleet, 0)  # the dummies go; what the agent wrote stays
 

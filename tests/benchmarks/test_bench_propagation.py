@@ -17,7 +17,8 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def sample(kind: str, ms: float, local: float | None = None) -> bp.Sample:
-    return bp.Sample(kind, ms, {"c2": ms - 5, "c3": ms}, local, 20.0)
+    direction = "pod added" if kind == bp.ENDPOINT else "shared=false"
+    return bp.Sample(kind, direction, ms, {"c2": ms - 5, "c3": ms}, local, 20.0)
 
 
 def test_summary_rows_per_size_and_kind() -> None:
@@ -38,4 +39,5 @@ def test_summary_rows_per_size_and_kind() -> None:
     assert rows[(10, bp.ALL)][10] == "MISSED"
     ratios = dict(zip(((r[0], r[1]) for r in summary.rows), summary.ratios(), strict=True))
     assert ratios[(3, bp.ALL)] == pytest.approx(500 / 120)
-    assert any(r[1] == "slowest member, p50 (ms)" and r[2].startswith("c3") for r in detail.rows)
+    assert (3, "pod added", 100, "100, 120") in detail.rows
+    assert any(r[1] == "slowest members (their p50)" and r[3].startswith("c3") for r in detail.rows)

@@ -14,8 +14,8 @@ def samples() -> bs.Samples:
         },
         fleet={0: [6000.0], 1: [5000.0], 1000: [5050.0], 10000: [4900.0]},
         iptables={0: [8000.0], 1: [5000.0], 1000: [4500.0], 10000: [2000.0]},
-        fleet_install={1: 0.1, 1000: 15.0, 10000: 150.0},
-        iptables_install={1: 5.0, 1000: 200.0, 10000: 2200.0},
+        fleet_install={1: [0.1], 1000: [15.0], 10000: [150.0]},
+        iptables_install={1: [5.0], 1000: [200.0], 10000: [2200.0]},
         loadavg=["1.0 / 1.0 / 1.0", "2.0 / 2.0 / 2.0"],
     )
 
@@ -52,7 +52,7 @@ def test_missed_target_and_missing_runs() -> None:
     path, scaling, _ = bs.summarize(s, quick=True)
     assert [r[0] for r in path.rows] == [bs.NEW_CONN[0], bs.THROUGHPUT[0]]
     assert scaling.rows[-1][7] == "≥ 95% of 1: MISSED"
-    assert any("1 run of 2 s" in n for n in path.notes)
+    assert any("2 rounds of 1 s runs" in n for n in path.notes)
 
 
 def test_interleaved_alternates_the_order() -> None:
@@ -62,6 +62,17 @@ def test_interleaved_alternates_the_order() -> None:
         calls.append(name)
         return float(len(calls))
 
-    got = bs.interleaved(3, {"a": lambda: f("a"), "b": lambda: f("b")})
+    fns = {"a": lambda: f("a"), "b": lambda: f("b")}
+    assert [bs.interleaved(r, fns) for r in range(3)] == [
+        {"a": 1.0, "b": 2.0},
+        {"b": 3.0, "a": 4.0},
+        {"a": 5.0, "b": 6.0},
+    ]
     assert calls == ["a", "b", "b", "a", "a", "b"]
-    assert got == {"a": [1.0, 4.0, 5.0], "b": [2.0, 3.0, 6.0]}
+
+
+def test_paired_pct_compares_values_of_the_same_round() -> None:
+    # the host got twice as busy in round 2: medians of each side would mislead, pairs do not
+    assert bs.paired_pct([90.0, 45.0, 90.0], [100.0, 50.0, 100.0]) == 90.0
+    assert bs.paired_pct([], [1.0]) is None
+    assert bs.paired_pct([1.0], [0.0]) is None

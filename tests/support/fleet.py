@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ class TestFleet:
     __test__ = False
 
     def __init__(self, home: Path | None = None) -> None:
+        self.owns_home = home is None
         self.home = home or Path(tempfile.mkdtemp(prefix="fleetnet-test-"))
         self.prefix: str | None = None
 
@@ -91,3 +93,5 @@ class TestFleet:
 
     def close(self) -> None:
         self.run("down", check=False)
+        if self.owns_home:
+            shutil.rmtree(self.home, ignore_errors=True)

@@ -451,11 +451,13 @@ class UpdateController:
         except InvalidInput as e:
             return MemberUpgradeFailed(name, str(e))
         log.info("update run %s: upgrading %s to Kubernetes %s (Cilium %s)", run_name, name, target, cilium)
+        began = time.monotonic()
         try:
             self.hub.driver.upgrade(member, target, cilium)
         except FleetnetError as e:
             return MemberUpgradeFailed(name, f"upgrading {name} to Kubernetes {target} failed: {e}")
         self._record_versions(name, target, cilium)
+        restarted = time.monotonic()
         if member.local is not None and member.local.network_dataplane != "cilium":
             return MemberUpgradeSucceeded(name)  # no agent to wait for
         deadline = time.monotonic() + self.agent_timeout
@@ -465,6 +467,15 @@ class UpdateController:
                 status = self.hub.driver.agent_get(member, "/v1/status")
                 running = str(((status or {}).get("version") or {}).get("cilium"))
                 if running == cilium:
+                    now = time.monotonic()
+                    log.info(
+                        "update run %s: %s upgraded in %.1f s (restarts %.1f s, agent ready %.1f s later)",
+                        run_name,
+                        name,
+                        now - began,
+                        restarted - began,
+                        now - restarted,
+                    )
                     return MemberUpgradeSucceeded(name)
                 last = f"it reported Cilium {running}"
             except FleetnetError as e:
