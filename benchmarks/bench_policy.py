@@ -48,7 +48,7 @@ DESCRIPTION = (
     "endpoints against 10."
 )
 
-PAIRS = 5  # traffic: runs per pod and phase
+PAIRS = 8  # traffic: runs per pod and phase
 QUICK_PAIRS = 2
 SECONDS = 2.0
 QUICK_SECONDS = 1.5
@@ -60,7 +60,7 @@ SYNTHETIC = 1_000
 BASE_N = 10
 INPROC_SIZES = (10, 1_000, 10_000)
 QUICK_INPROC_SIZES = (10, 1_000)
-INPROC_REPS = 3
+INPROC_REPS = 5
 POLL = 0.01
 SETTLE_TIMEOUT = 60.0
 RECOMPUTE_TIMEOUT = 180.0

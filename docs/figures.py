@@ -2,8 +2,8 @@
 
     .venv/bin/python docs/figures.py [--out docs/img]
 
-Two pictures: ``processes.png`` (the processes of a local fleet, the files and etcd keys each one reads
-and writes, and the remote watches over the underlay) and ``layers.png`` (the package layers of
+Two pictures: ``processes.png`` (the processes of a local fleet, the files each one reads and
+writes, and the remote watches over the underlay) and ``layers.png`` (the package layers of
 ``src/fleetnet`` and which way the imports go). Every box and arrow is listed as data below; the
 drawing code only places them, so changing the picture means changing the lists.
 """
@@ -15,13 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 # One colour per kind of thing, used in both figures.
 EDGE = "#dbe9f6"  # CLI, API
@@ -89,16 +85,14 @@ def draw_box(ax: Axes, b: Box) -> None:
         ax.text(b.x + 0.8, b.y + b.h - 0.6, b.title, ha="left", va="top", fontsize=9.5, color="#444444", zorder=3)
         return
     if b.body:
-        ax.text(
-            b.x + b.w / 2, b.y + b.h - 0.7, b.title, ha="center", va="top", fontsize=10.5, weight="bold", zorder=3
-        )
+        ax.text(b.x + b.w / 2, b.y + b.h - 0.7, b.title, ha="center", va="top", fontsize=10.5, weight="bold", zorder=3)
         ax.text(
             b.x + 0.9,
             b.y + b.h - 2.6,
             b.body,
             ha="left",
             va="top",
-            fontsize=8.4 if b.mono else 9,
+            fontsize=9.6 if b.mono else 9,
             family="monospace" if b.mono else "sans-serif",
             linespacing=1.35,
             zorder=3,
@@ -144,20 +138,19 @@ def render(
     path: Path, boxes: Sequence[Box], arrows: Sequence[Arrow], size: tuple[float, float], title: str, legend: str
 ) -> None:
     width, height = size
-    fig = plt.figure(figsize=(width / 6.5, height / 6.5), dpi=110)
+    fig = Figure(figsize=(width / 6.5, height / 6.5), dpi=110)  # no pyplot: no GUI backend, no global state
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.axis("off")
     ax.text(1, height - 1.0, title, ha="left", va="top", fontsize=13, weight="bold")
-    ax.text(1, height - 4.2, legend, ha="left", va="top", fontsize=9, color="#555555", linespacing=1.4)
+    ax.text(1, height - 3.8, legend, ha="left", va="top", fontsize=9, color="#555555", linespacing=1.4)
     for b in sorted(boxes, key=lambda b: not b.frame):
         draw_box(ax, b)
     for a in arrows:
         draw_arrow(ax, a)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, facecolor="white")
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -169,9 +162,9 @@ def processes() -> tuple[list[Box], list[Arrow]]:
     curl = Box(25, 64, 15, 5, "curl, browser", color=EDGE)
     hub = Box(
         2,
-        40,
+        48,
         52,
-        19,
+        11.5,
         "fleetnet daemon (hub): fleetnet serve",
         "REST API (FastAPI) on <home>/fleetnet.sock, and 127.0.0.1:PORT with --port\n"
         "Fleet (members, profiles) · MeshController (what-if, apply, ids, CA, fan-out)\n"
@@ -184,9 +177,9 @@ def processes() -> tuple[list[Box], list[Arrow]]:
     )
     files = Box(
         58,
+        51,
         40,
-        40,
-        29,
+        18,
         "<home>/clusters/<member>/",
         "cluster.json   cilium-config: name, id, nodes,\n"
         "               CIDRs, versions, mesh options\n"
@@ -201,8 +194,12 @@ def processes() -> tuple[list[Box], list[Arrow]]:
         color=STATE,
         mono=True,
     )
-    c1 = Box(2, 19, 46, 16, "node namespace <prefix>_n_c1_c1-node1 (host network of member c1)", color=NETNS, frame=True)
-    c2 = Box(52, 19, 46, 16, "node namespace <prefix>_n_c2_c2-node1 (host network of member c2)", color=NETNS, frame=True)
+    c1 = Box(
+        2, 19, 46, 16, "node namespace <prefix>_n_c1_c1-node1 (host network of member c1)", color=NETNS, frame=True
+    )
+    c2 = Box(
+        52, 19, 46, 16, "node namespace <prefix>_n_c2_c2-node1 (host network of member c2)", color=NETNS, frame=True
+    )
     agent1 = Box(
         4,
         21,
@@ -226,29 +223,29 @@ def processes() -> tuple[list[Box], list[Arrow]]:
     pods1 = Box(
         2,
         6.5,
-        46,
+        42,
         7,
         "pod namespaces of c1",
         "veth lxc… to the node, eBPF on it (tcx or tc); pins in <home>/bpffs/c1/",
         color=PURE,
     )
-    pods2 = Box(52, 6.5, 46, 7, "pod namespaces of c2", "the same; pins in <home>/bpffs/c2/", color=PURE)
+    pods2 = Box(56, 6.5, 42, 7, "pod namespaces of c2", "the same; pins in <home>/bpffs/c2/", color=PURE)
     underlay = Box(2, 0.5, 96, 4, "underlay namespace <prefix>_u_default: bridge br0, 100.64.0.0/16 (the flat network)")
     boxes = [cli, curl, hub, files, c1, c2, agent1, api1, agent2, api2, pods1, pods2, underlay]
     arrows = [
         Arrow(cli.point("s", 0.5), hub.point("n", 0.2), "HTTP, unix socket", label_dx=9, label_dy=0.5),
         Arrow(curl.point("s", 0.5), hub.point("n", 0.6)),
-        Arrow(hub.point("e", 0.75), files.point("w", 0.75), "writes", label_dy=1.2),
+        Arrow(hub.point("e", 0.6), files.point("w", 0.4), "writes", label_dy=1.2),
+        Arrow(files.point("s", 0.1), c1.point("n", 0.9), both=True),
         Arrow(
-            files.point("s", 0.2),
-            c1.point("n", 0.82),
-            "each member's processes read\nonly their own folder; the agent\nwrites pod status, EndpointSlices,\n"
-            "identities back to kube.db",
+            files.point("s", 0.75),
+            c2.point("n", 0.75),
+            "read by the member's own agent and\nexporter only; the agent writes pod status,\n"
+            "EndpointSlices and identities to kube.db",
             both=True,
-            label_at=0.45,
-            label_dx=-9,
+            label_at=0.5,
+            label_dx=-1,
         ),
-        Arrow(files.point("s", 0.6), c2.point("n", 0.5), both=True),
         Arrow(
             hub.point("s", 0.12),
             agent1.point("n", 0.3),
@@ -256,17 +253,25 @@ def processes() -> tuple[list[Box], list[Arrow]]:
             dashed=True,
             label_dx=6,
         ),
-        Arrow(agent1.point("s", 0.3), pods1.point("n", 0.15), "netns, veth, routes, maps", label_dx=8.5),
-        Arrow(agent2.point("s", 0.5), pods2.point("n", 0.75)),
-        Arrow(c1.point("s", 0.98), (c1.x + c1.w * 0.98, 4.5), "eth0 on br0", label_dx=-4.5),
-        Arrow(c2.point("s", 0.02), (c2.x + c2.w * 0.02, 4.5)),
         Arrow(
-            agent1.point("e", 0.12),
-            api2.point("w", 0.12),
-            "agent c1 lists + watches c2's cilium/state/...: over the underlay, mTLS, user remote-c1 (read-only)",
+            agent1.point("s", 0.3),
+            pods1.point("n", 0.15),
+            "netns, veth, routes, maps",
+            label_at=0.6,
+            label_dx=9,
+            label_dy=-1.5,
+        ),
+        Arrow(agent2.point("s", 0.5), pods2.point("n", 0.75)),
+        Arrow((46, 19), (46, 4.5), "eth0\non br0", label_at=0.45, label_dx=0),
+        Arrow((54, 19), (54, 4.5)),
+        Arrow(
+            agent1.point("s", 0.9),
+            api2.point("s", 0.1),
+            "agent c1 lists + watches c2's cilium/state/... over the underlay (mTLS, user remote-c1, read-only)",
             color=ACCENT,
+            rad=0.08,
             label_at=0.5,
-            label_dy=-2.2,
+            label_dy=-3.3,
         ),
         Arrow(
             agent2.point("n", 0.4),
@@ -275,7 +280,7 @@ def processes() -> tuple[list[Box], list[Arrow]]:
             color=ACCENT,
             rad=0.3,
             label_at=0.5,
-            label_dy=5.3,
+            label_dy=4.6,
         ),
     ]
     return boxes, arrows
@@ -286,67 +291,92 @@ def processes() -> tuple[list[Box], list[Arrow]]:
 
 
 def layers() -> tuple[list[Box], list[Arrow]]:
-    edges = Box(2, 61, 96, 14, "edges", color=NETNS, frame=True)
+    edges = Box(2, 62, 64, 14, "edges", color=NETNS, frame=True)
     loops = Box(2, 42, 96, 16, "long-running loops", color=NETNS, frame=True)
-    adapters = Box(2, 21, 96, 18, "adapters: one per kind of effect", color=NETNS, frame=True)
-    pure = Box(2, 2, 96, 16, "pure: values and decisions, no I/O", color=NETNS, frame=True)
-    api = Box(8, 63, 36, 8, "api/", "FastAPI app: members, clusterMeshProfiles, operations,\nkube, cilium, versions, update runs, gates", EDGE)
-    cli = Box(56, 63, 36, 8, "cli/", "typer CLI: a client of the REST API (unix socket);\nkubectl exec, up and down act on the host", EDGE)
-    hub = Box(4, 44, 34, 10, "hub/", "daemon: Fleet, MeshController, UpdateController,\nLocalDriver, teardown, paths", LOOP)
-    agent = Box(41, 44, 26, 10, "agent/", "per cluster: kubelet, services,\nidentities, policy, routes, ClusterMesh", LOOP)
-    apiserver = Box(70, 44, 26, 10, "apiserver/", "per cluster: exporter\n(projections into its own etcd)", LOOP)
+    adapters = Box(2, 12, 60, 26, "adapters: one per kind of effect", color=NETNS, frame=True)
+    pure = Box(65, 12, 33, 26, "pure: values and decisions, no I/O", color=NETNS, frame=True)
+    api = Box(
+        4,
+        64,
+        29,
+        8.5,
+        "api/",
+        "FastAPI app: members, clusterMeshProfiles,\noperations, kube, cilium, updates, gates",
+        EDGE,
+    )
+    cli = Box(
+        36,
+        64,
+        28,
+        8.5,
+        "cli/",
+        "typer CLI: a client of the REST API;\nup, down and kubectl exec act on the host",
+        EDGE,
+    )
+    note = Box(
+        69,
+        62,
+        29,
+        14,
+        "imports across the layers",
+        "agent/, apiserver/ → hub.paths (ClusterPaths)\n"
+        "apiserver/ → agent.services.stored\n"
+        "cli/ → hub.paths, hub.teardown, hub.serve,\n"
+        "      hub.kube.kind_of, local.procs\n"
+        "hub.serve → api.app (to serve it)",
+        "#fbeaea",
+    )
+    hub = Box(
+        4, 44, 30, 9.5, "hub/", "the daemon: Fleet, MeshController,\nUpdateController, LocalDriver, teardown", LOOP
+    )
+    agent = Box(
+        36, 44, 30, 9.5, "agent/", "one per cluster: pods, services,\nidentities, policy, routes, ClusterMesh", LOOP
+    )
+    apiserver = Box(
+        68, 44, 28, 9.5, "apiserver/", "one per cluster: the exporter\n(projections into its own etcd)", LOOP
+    )
     names = [
-        ("store/", "hub store\n(SQLite)"),
-        ("kube/", "member object\nstore (SQLite)"),
-        ("kvstore/", "etcd client,\nusers, argv"),
-        ("pki/", "CA and\ncertificates"),
+        ("store/", "hub store (SQLite)"),
+        ("kube/", "member object store\n(SQLite)"),
+        ("kvstore/", "etcd client (grpc, mTLS),\nusers and roles, argv"),
+        ("pki/", "CA and certificates"),
         ("local/", "netlink, netns,\nprocesses, topology"),
-        ("datapath/", "eBPF C, loader,\nmaps (bpf(2))"),
-        ("workloads/", "echo server,\nprobe"),
+        ("datapath/", "eBPF C, build, loader,\nmaps through bpf(2)"),
+        ("workloads/", "echo server, probe"),
     ]
-    w = 12.4
-    adapter_boxes = [
-        Box(3.5 + i * (w + 1.3), 23, w, 11, title, body, ADAPTER) for i, (title, body) in enumerate(names)
-    ]
-    model = Box(6, 4, 30, 10, "model/", "frozen value types and codecs: Member,\nClusterMeshProfile, ClusterConfig, kvstore keys", PURE)
-    plan = Box(40, 4, 40, 10, "plan/", "selectors, what-if, ids, prerequisites, CIDRs, global-service\nmerge, identities, policy (parse, compile, trace), update runs,\nversion catalog", PURE)
-    errors = Box(83, 4, 13, 10, "errors.py", "one exception\ntree, used by\nevery layer", PURE)
-    boxes = [edges, loops, adapters, pure, api, cli, hub, agent, apiserver, *adapter_boxes, model, plan, errors]
+    adapter_boxes = []
+    for i, (title, body) in enumerate(names):
+        row, col = divmod(i, 4)
+        adapter_boxes.append(Box(4 + col * 14.4, 25 - row * 11, 13.2, 8.5, title, body, ADAPTER))
+    plan = Box(
+        67,
+        25,
+        29,
+        8.5,
+        "plan/",
+        "what-if, ids, prerequisites, CIDRs, service\nmerge, identities, policy, update runs, catalog",
+        PURE,
+    )
+    model = Box(67, 14, 29, 8.5, "model/", "frozen value types and codecs;\nthe kvstore key layout", PURE)
+    errors = Box(
+        2,
+        1.5,
+        96,
+        7,
+        "errors.py: FleetnetError → InvalidInput, NotFound, Conflict, DaemonNotRunning, SystemFailure "
+        "(every package raises these)",
+        color=PURE,
+    )
+    boxes = [edges, loops, adapters, pure, api, cli, note, hub, agent, apiserver, *adapter_boxes, plan, model, errors]
     arrows = [
-        Arrow(api.point("s", 0.4), hub.point("n", 0.6), "imports"),
-        Arrow(cli.point("s", 0.3), api.point("e", 0.3), "HTTP", dashed=True, rad=-0.3, label_dy=1.5),
-        Arrow(hub.point("s", 0.5), (35, 39.5), "imports"),
-        Arrow(agent.point("s", 0.5), (54, 39.5), "imports"),
-        Arrow(apiserver.point("s", 0.5), (83, 39.5), "imports"),
-        Arrow((50, 21), plan.point("n", 0.25), "imports"),
-        Arrow(plan.point("w", 0.5), model.point("e", 0.5)),
-        Arrow(
-            apiserver.point("w", 0.8),
-            agent.point("e", 0.8),
-            "agent.services.stored",
-            color=ACCENT,
-            dashed=True,
-            label_dy=2.2,
-        ),
-        Arrow(
-            agent.point("n", 0.3),
-            hub.point("n", 0.85),
-            "hub.paths (ClusterPaths)\nalso from apiserver/",
-            color=ACCENT,
-            dashed=True,
-            rad=0.35,
-            label_dy=4.0,
-        ),
-        Arrow(
-            cli.point("s", 0.1),
-            hub.point("e", 0.8),
-            "hub.paths, hub.teardown (down),\nhub.serve (serve), hub.kube.kind_of",
-            color=ACCENT,
-            dashed=True,
-            rad=-0.15,
-            label_at=0.55,
-            label_dy=1.0,
-        ),
+        Arrow(api.point("s", 0.5), hub.point("n", 0.6), "imports", label_at=0.45),
+        Arrow(cli.point("w", 0.5), api.point("e", 0.5), "HTTP", dashed=True, label_dy=1.2),
+        Arrow((30, 42), (30, 38), "imports", label_dx=5),
+        Arrow((80, 42), (80, 38), "imports", label_dx=5),
+        Arrow(plan.point("s", 0.5), model.point("n", 0.5)),
+        Arrow((30, 12), (30, 8.5)),
+        Arrow((80, 12), (80, 8.5)),
+        Arrow(adapter_boxes[2].point("e", 0.5), adapter_boxes[3].point("w", 0.5)),
     ]
     return boxes, arrows
 
@@ -360,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out / "processes.png",
         boxes,
         arrows,
-        (100, 80),
+        (100, 76),
         "fleetnet on one host: processes, files and data flows (local members c1, c2 in one network)",
         "orange: processes · green: files · dashed frame: network namespace · "
         "red: remote watches between members · dashed arrow: request and answer",
@@ -370,9 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out / "layers.png",
         boxes,
         arrows,
-        (100, 80),
+        (100, 82),
         "Package layers of src/fleetnet (imports point down)",
-        "red dashed: imports that cross the layering sideways or upwards",
+        "arrows: imports (from a layer to the one below); the red box lists the imports that do not follow them",
     )
     for name in ("processes.png", "layers.png"):
         print(args.out / name)

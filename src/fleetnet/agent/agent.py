@@ -28,6 +28,11 @@ POLL = 0.1
 # Full reconciles run only when an input changed; this light check finds what changes without an
 # input (a container that died, a pod that started listening) and reports it as a store change.
 HEALTH = 1.0
+# After a (re)start, state derived from remote clusters that the host still holds (routes to their pod
+# CIDRs, their service backends, their ipcache entries) is left alone until every configured remote has
+# synchronised once, or this long: Cilium's clustermesh-sync-timeout. Pruning it from an empty view
+# would cut cross-cluster traffic for as long as the remotes take to reconnect.
+SYNC_TIMEOUT = 30.0
 
 
 class Agent:
@@ -43,6 +48,9 @@ class Agent:
         self.features: list[Any] = []  # kubelet, services, policy: each has reconcile() and status()
         self.last_error: str | None = None
         self.datapath: Any = None  # the eBPF datapath, once loaded (agent/datapath.py)
+        self._t0 = time.monotonic()
+        self._remotes_synced = False
+        self._config_scanned = False
 
     def _mark_dirty(self) -> None:
         self._routes_dirty = True
@@ -77,6 +85,7 @@ class Agent:
                     if cm != cm_mtime:
                         cm_mtime = cm
                         await self.mesh.reconcile(self.mesh_enabled)
+                        self._config_scanned = True
                     r = self.objects.revision()
                     if r != rev:
                         rev = r
@@ -103,6 +112,8 @@ class Agent:
 
     def _ttl_due(self, last_full: float, now: float) -> bool:
         """A remote's service cache TTL ran out since the last reconcile: its backends must go."""
+        if not self._remotes_synced and now - self._t0 > SYNC_TIMEOUT:
+            return True  # stop waiting for remotes that never synced: prune now
         ttl = self.cfg.mesh.service_cache_ttl_seconds if self.cfg.mesh is not None else 30.0
         for rc in self.mesh.remotes.values():
             if rc.disconnected_since is not None and last_full < rc.disconnected_since + ttl <= now:
@@ -115,14 +126,24 @@ class Agent:
             if check is not None:
                 check()
 
+    def remotes_synced(self) -> bool:
+        """Whether remote-derived state may be pruned: every remote synced once since start (or timed out)."""
+        if not self._remotes_synced and self._config_scanned:
+            done = not self.mesh_enabled or all(rc.ready for rc in self.mesh.remotes.values())
+            if done or time.monotonic() - self._t0 > SYNC_TIMEOUT:
+                self._remotes_synced = True
+        return self._remotes_synced
+
     def _reconcile(self) -> None:
         """Runs in a worker thread: every effect on the host goes through here."""
-        if self._routes_dirty:
+        synced = self.remotes_synced()
+        if self._routes_dirty and synced:
             self._routes_dirty = False
             remote = self.mesh.remote_nodes() if self.mesh_enabled else []
             self.routes.reconcile(desired_routes(self.cfg.nodes, remote))
         for f in self.features:
-            f.reconcile()
+            if synced or not getattr(f, "uses_remote_state", False):
+                f.reconcile()
 
     def status(self) -> dict[str, Any]:
         remotes = self.mesh.status()["clusters"]

@@ -55,6 +55,8 @@ def endpoint_object(pod: dict[str, Any], endpoint_id: int, identity: int, labels
 
 
 class Identities:
+    uses_remote_state = True
+
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.local: dict[int, LabelSet] = {}

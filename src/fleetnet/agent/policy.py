@@ -29,6 +29,8 @@ PROTOCOLS = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
 
 
 class PolicyFeature:
+    uses_remote_state = True
+
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.policies: list[Policy] = []

@@ -69,6 +69,8 @@ def hosts_entries(services: Iterable[Service], pod_namespace: str) -> dict[str, 
 
 
 class Services:
+    uses_remote_state = True  # remote backends: see Agent.remotes_synced
+
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.remote: dict[str, dict[tuple[str, str], ClusterService]] = {}  # cluster → (ns, name) → service

@@ -92,6 +92,7 @@ def strategy_create(
 
 @strategy_app.command("list")
 def strategy_list(c: typer.Context) -> None:
+    """List update strategies."""
     emit(ctx(c).client.get("/updateStrategies"), ctx(c).output, STRATEGY_COLUMNS)
 
 
@@ -101,10 +102,12 @@ def _gates(gates: list[dict[str, Any]]) -> str:
 
 @strategy_app.command("show")
 def strategy_show(c: typer.Context, name: str) -> None:
+    """A strategy's stages and groups, with their concurrency, gates, waits and mesh checks."""
     doc = ctx(c).client.get(f"/updateStrategies/{name}")
     if ctx(c).output != "table":
         emit(doc, ctx(c).output)
         return
+    console.print(f"update strategy {name}", highlight=False)
     rows = [
         {**g, "_stage": st}
         for st in doc["strategy"]["stages"]
@@ -122,12 +125,12 @@ def strategy_show(c: typer.Context, name: str) -> None:
             ("WAIT (s)", lambda r: r["_stage"].get("afterStageWaitInSeconds", 0)),
             ("MESH CHECK", lambda r: "yes" if r["_stage"].get("meshHealthCheck") else "no"),
         ],
-        title=f"update strategy {name}",
     )
 
 
 @strategy_app.command("delete")
 def strategy_delete(c: typer.Context, name: str) -> None:
+    """Delete a strategy (runs made from it keep their copy)."""
     ctx(c).client.delete(f"/updateStrategies/{name}")
     if ctx(c).output == "table":
         print(f"update strategy {name} deleted")
@@ -305,6 +308,7 @@ def run_show(c: typer.Context, name: str) -> None:
 
 @run_app.command("list")
 def run_list(c: typer.Context) -> None:
+    """List update runs."""
     emit(ctx(c).client.get("/updateRuns"), ctx(c).output, RUN_COLUMNS)
 
 
@@ -431,6 +435,7 @@ def gate_list(
 
 @gate_app.command("show")
 def gate_show(c: typer.Context, gate_id: str) -> None:
+    """One gate and where it stands in its run."""
     emit([ctx(c).client.get(f"/gates/{gate_id}")], ctx(c).output, GATE_COLUMNS)
 
 
