@@ -55,8 +55,11 @@ def test_kubectl_refuses_bad_manifests_and_applies_nothing(fleet: TestFleet) -> 
         assert fleet.pods("c1") == []  # the valid first document was not applied either
     # a plain ClusterIP service works in a cluster that is in no network, by every name form
     fleet.apply("c1", (Path(__file__).parents[2] / "examples" / "echo-global.yaml").read_text())
-    wait_for(lambda: len([p for p in fleet.pods("c1", "demo") if p["status"].get("phase") == "Running"]) == 3,
-             timeout=30, what="pods running")
+    wait_for(
+        lambda: len([p for p in fleet.pods("c1", "demo") if p["status"].get("phase") == "Running"]) == 3,
+        timeout=30,
+        what="pods running",
+    )
     for url in ("http://echo.demo.svc.cluster.local", "http://echo.demo", "http://echo"):
         out = fleet.probe("c1", "client", url, count=10, namespace="demo")
         assert out["byCluster"] == {"c1": 10}, (url, out)

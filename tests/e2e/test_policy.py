@@ -27,22 +27,32 @@ ONLY_C2 = (EXAMPLES / "allow-only-from-c2.yaml").read_text()
 
 
 def cnp(name: str, spec: str) -> str:
-    return f"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: {name}, namespace: demo}}\nspec:\n{spec}"
+    head = f"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: {name}, namespace: demo}}\n"
+    return head + f"spec:\n{spec}"
 
 
-DENY_C2 = cnp("deny-c2", """  endpointSelector: {matchLabels: {app: echo}}
+DENY_C2 = cnp(
+    "deny-c2",
+    """  endpointSelector: {matchLabels: {app: echo}}
   ingressDeny:
   - fromEndpoints: [{matchLabels: {io.cilium.k8s.policy.cluster: c2}}]
-""")
-ALLOW_ANY_CLUSTER = cnp("allow-mesh", """  endpointSelector: {matchLabels: {app: echo}}
+""",
+)
+ALLOW_ANY_CLUSTER = cnp(
+    "allow-mesh",
+    """  endpointSelector: {matchLabels: {app: echo}}
   ingress:
   - fromEndpoints:
     - matchExpressions: [{key: io.cilium.k8s.policy.cluster, operator: Exists}]
-""")
-CLIENT_EGRESS_LOCAL = cnp("client-egress", """  endpointSelector: {matchLabels: {app: client}}
+""",
+)
+CLIENT_EGRESS_LOCAL = cnp(
+    "client-egress",
+    """  endpointSelector: {matchLabels: {app: client}}
   egress:
   - toEntities: [cluster]
-""")
+""",
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,17 +110,49 @@ def test_allow_only_from_one_cluster(mesh: TestFleet) -> None:
         wait_for(lambda: reach(mesh, ip) == {"c1": False, "c2": True, "c3": False}, timeout=10, what="only c2")
         assert drops(mesh, "c1") > before  # drops are counted by reason
         pod = next(n for n in running(mesh, "c1") if n.startswith("echo-"))
-        out = mesh.json("cilium", "c1", "policy", "trace", "--src", "c3/demo/client", "--dst", f"c1/demo/{pod}",
-                        "--dport", "8080/TCP")
+        out = mesh.json(
+            "cilium",
+            "c1",
+            "policy",
+            "trace",
+            "--src",
+            "c3/demo/client",
+            "--dst",
+            f"c1/demo/{pod}",
+            "--dport",
+            "8080/TCP",
+        )
         assert out["allowed"] is False and "default deny" in out["decidedBy"]
-        out = mesh.json("cilium", "c1", "policy", "trace", "--src", "c2/demo/client", "--dst", f"c1/demo/{pod}",
-                        "--dport", "8080/TCP")
+        out = mesh.json(
+            "cilium",
+            "c1",
+            "policy",
+            "trace",
+            "--src",
+            "c2/demo/client",
+            "--dst",
+            f"c1/demo/{pod}",
+            "--dport",
+            "8080/TCP",
+        )
         assert out["allowed"] is True and "allow-only-from-c2" in out["decidedBy"]
         # what-if: a candidate deny, not applied, decides the trace but not the traffic
         cand = mesh.home / "cand.yaml"
         cand.write_text(DENY_C2)
-        out = mesh.json("cilium", "c1", "policy", "trace", "--src", "c2/demo/client", "--dst", f"c1/demo/{pod}",
-                        "--dport", "8080/TCP", "-f", str(cand))
+        out = mesh.json(
+            "cilium",
+            "c1",
+            "policy",
+            "trace",
+            "--src",
+            "c2/demo/client",
+            "--dst",
+            f"c1/demo/{pod}",
+            "--dport",
+            "8080/TCP",
+            "-f",
+            str(cand),
+        )
         assert out["allowed"] is False and "deny-c2" in out["decidedBy"]
         assert reach(mesh, ip)["c2"] is True
         # through the global service: c3's requests reach c2 and c3 backends only, c1's refuse it
@@ -148,6 +190,7 @@ def test_policy_applied_while_a_connection_is_open(mesh: TestFleet) -> None:
     netns = running(mesh, "c3")["client"]["status"]["fleetnet"]["netns"]
     conn = netlink.call_in_netns(netns, lambda: socket.create_connection((ip, 8080), timeout=2))
     try:
+
         def ask() -> bool:
             conn.sendall(b"GET / HTTP/1.1\r\nHost: e\r\n\r\n")
             data = conn.recv(65536)
@@ -173,16 +216,22 @@ def test_agent_restart_keeps_enforcing(mesh: TestFleet) -> None:
         os.kill(agent.pid, signal.SIGKILL)
         assert procs.wait_until_dead(agent, 5)
         assert reach(mesh, ip) == {"c1": False, "c2": True, "c3": False}  # no agent, same verdicts
-        wait_for(lambda: mesh.json("cilium", "c1", "status")["clustermesh"]["ready"] == 2, timeout=30,
-                 what="agent back and reconnected")
+        wait_for(
+            lambda: mesh.json("cilium", "c1", "status")["clustermesh"]["ready"] == 2,
+            timeout=30,
+            what="agent back and reconnected",
+        )
         assert reach(mesh, ip) == {"c1": False, "c2": True, "c3": False}
     finally:
         remove(mesh, "allow-only-from-c2")
 
 
 def test_bad_policy_refused(mesh: TestFleet) -> None:
-    bad = cnp("bad", "  endpointSelector: {matchLabels: {app: echo}}\n  ingress:\n  - fromEndpoints:\n"
-                     "    - matchExpressions: [{key: app, operator: Maybe}]\n")
+    bad = cnp(
+        "bad",
+        "  endpointSelector: {matchLabels: {app: echo}}\n  ingress:\n  - fromEndpoints:\n"
+        "    - matchExpressions: [{key: app, operator: Maybe}]\n",
+    )
     p = mesh.run("kubectl", "c1", "apply", "-f", "-", input=bad, check=False)
     assert p.returncode != 0 and "operator" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert mesh.json("kubectl", "c1", "get", "cnp", "-n", "demo") == []
@@ -193,8 +242,11 @@ def test_leaving_member_identities_are_drained(mesh: TestFleet) -> None:
     try:
         mesh.run("member", "update", "c2", "--labels", "network=none")
         mesh.json("clustermeshprofile", "apply", "blue")
-        wait_for(lambda: {i["cluster"] for i in mesh.json("cilium", "c1", "identity", "list")} == {"c1", "c3"},
-                 timeout=10, what="c2's identities drained")
+        wait_for(
+            lambda: {i["cluster"] for i in mesh.json("cilium", "c1", "identity", "list")} == {"c1", "c3"},
+            timeout=10,
+            what="c2's identities drained",
+        )
         entries = [e for ep in mesh.json("cilium", "c1", "policy", "get")["endpoints"] for e in ep["entries"]]
         assert not any("identity 13107" in e for e in entries)  # no entry for c2's identities (131072+)
     finally:
