@@ -24,13 +24,15 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import re
+import resource
 import secrets
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +87,56 @@ def tune_client(netns: str) -> None:
         netlink.set_sysctl(netns, key, value)
 
 
-def parse_ab(out: str) -> float:
-    """Requests per second from ab's report; TrafficError if it completed none or many failed."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of a load generator: its rate, the work it did, and the CPU time that work took.
+
+    ``cpu_s`` is the CPU time of the client process plus the server's processes during the run
+    (``getrusage`` of the reaped client, ``/proc/<pid>/task/*/schedstat`` of the servers). Packet
+    processing on veths — the eBPF programs, netfilter — mostly runs in softirq in the context of the
+    process that sent the packet, so it lands in these figures too. Unlike a rate, CPU time per unit
+    of work barely moves when other work competes for the CPUs."""
+
+    value: float  # requests/s, or Gbit/s
+    work: float  # requests, or MiB received
+    cpu_s: float
+
+    @property
+    def cpu_us_per_unit(self) -> float:
+        return 1e6 * self.cpu_s / self.work if self.work else float("nan")
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def task_cpu(pids: Sequence[int]) -> float:
+    """CPU seconds used so far by every thread of ``pids`` (those that have exited count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total / 1e9
+
+
+def _metered(server_pids: Sequence[int], fn: Callable[[], tuple[float, float]]) -> Run:
+    """Run ``fn`` (→ value, work) and add up the CPU time of its client and the servers."""
+    c0, s0 = _children_cpu(), task_cpu(server_pids)
+    value, work = fn()
+    return Run(value, work, (_children_cpu() - c0) + (task_cpu(server_pids) - s0))
+
+
+def parse_ab(out: str) -> tuple[float, int]:
+    """(requests per second, requests completed) from ab's report; TrafficError if none or many failed."""
     rate = re.search(r"Requests per second:\s+([\d.]+)", out)
     done = re.search(r"Complete requests:\s+(\d+)", out)
     failed = re.search(r"Failed requests:\s+(\d+)", out)
@@ -94,33 +144,49 @@ def parse_ab(out: str) -> float:
         raise TrafficError(f"ab completed no request: {out.strip()[-300:]}")
     if failed is not None and int(failed.group(1)) > int(done.group(1)) // 100:
         raise TrafficError(f"ab: {failed.group(1)} of {done.group(1)} requests failed.")
-    return float(rate.group(1))
+    return float(rate.group(1)), int(done.group(1))
 
 
-def ab_rate(netns: str, host: str, port: int, seconds: float, concurrency: int = 16) -> float:
+def ab_rate(
+    netns: str, host: str, port: int, seconds: float, concurrency: int = 16, server_pids: Sequence[int] = ()
+) -> Run:
     """New-connection HTTP/1.0 requests per second (``ab -c``), from inside ``netns``."""
     url = f"http://{host}:{port}/"
-    # -t before -n: -t sets a 50,000 request cap that the later -n lifts
-    argv = ["ab", "-q", "-r", "-s", "5", "-t", f"{seconds:g}", "-n", "10000000", "-c", str(concurrency), url]
-    return parse_ab(run_in(netns, argv, timeout=seconds + 60))
+    # -t before -n: -t sets a 50,000 request cap that the later -n lifts; ab takes whole seconds
+    argv = ["ab", "-q", "-r", "-s", "5", "-t", str(max(1, round(seconds))), "-n", "10000000"]
+    argv += ["-c", str(concurrency), url]
+    return _metered(server_pids, lambda: parse_ab(run_in(netns, argv, timeout=seconds + 60)))
 
 
-def keepalive_rate(netns: str, host: str, port: int, seconds: float, connections: int = 16) -> float:
+def keepalive_rate(
+    netns: str, host: str, port: int, seconds: float, connections: int = 16, server_pids: Sequence[int] = ()
+) -> Run:
     """HTTP/1.1 keep-alive requests per second over ``connections`` connections (this file as a script)."""
     argv = [sys.executable, str(Path(__file__).resolve()), "keepalive", host, str(port), f"{seconds:g}"]
-    out = json.loads(run_in(netns, [*argv, str(connections)], timeout=seconds + 60))
-    if out["errors"] or not out["requests"]:
-        raise TrafficError(f"keep-alive client: {out['requests']} requests, {out['errors']} errors ({out['error']}).")
-    return float(out["requests"]) / float(out["seconds"])
+
+    def once() -> tuple[float, float]:
+        out = json.loads(run_in(netns, [*argv, str(connections)], timeout=seconds + 60))
+        if out["errors"] or not out["requests"]:
+            raise TrafficError(
+                f"keep-alive client: {out['requests']} requests, {out['errors']} errors ({out['error']})."
+            )
+        return float(out["requests"]) / float(out["seconds"]), float(out["requests"])
+
+    return _metered(server_pids, once)
 
 
-def iperf3_gbps(netns: str, host: str, port: int, seconds: float) -> float:
-    """One TCP stream for ``seconds``: received Gbit/s."""
+def iperf3_gbps(netns: str, host: str, port: int, seconds: float, server_pids: Sequence[int] = ()) -> Run:
+    """One TCP stream for ``seconds``: received Gbit/s (work in MiB)."""
     argv = ["iperf3", "-c", host, "-p", str(port), "-t", f"{seconds:g}", "-J", "--connect-timeout", "3000"]
-    out = json.loads(run_in(netns, argv, timeout=seconds + 60))
-    if "error" in out:
-        raise TrafficError(f"iperf3 to {host}:{port}: {out['error']}")
-    return float(out["end"]["sum_received"]["bits_per_second"]) / 1e9
+
+    def once() -> tuple[float, float]:
+        out = json.loads(run_in(netns, argv, timeout=seconds + 60))
+        if "error" in out:
+            raise TrafficError(f"iperf3 to {host}:{port}: {out['error']}")
+        got = out["end"]["sum_received"]
+        return float(got["bits_per_second"]) / 1e9, float(got["bytes"]) / 2**20
+
+    return _metered(server_pids, once)
 
 
 def http_get(netns: str, host: str, port: int) -> dict[str, Any]:
@@ -298,6 +364,7 @@ class BaselineNet:
     client_ip: str
     server_ip: str
     cluster_cidr: str  # every pod address of the topology (kube-proxy's --cluster-cidr)
+    server_pid: int  # the echo server's process
 
 
 @contextmanager
@@ -327,7 +394,7 @@ def baseline_topology() -> Iterator[BaselineNet]:
         topo.add_pod(server)
         tune_client(client.netns)
         echo = start_echo(server.netns, logdir, "k2", "echo")
-        yield BaselineNet(prefix, client.netns, n1.netns, server.netns, client.ip, server.ip, "10.200.0.0/14")
+        yield BaselineNet(prefix, client.netns, n1.netns, server.netns, client.ip, server.ip, "10.200.0.0/14", echo.pid)
     finally:
         if echo is not None:
             stop(echo)

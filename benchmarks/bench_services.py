@@ -29,11 +29,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks import _traffic as traffic
 from benchmarks._fleet import BenchError, LocalFleet, fleetnet_module, local_fleet, progress, wait_for
 from benchmarks.report import Baseline, Table
+
+T = TypeVar("T")
 
 NAME = "services"
 DESCRIPTION = (
@@ -116,10 +118,26 @@ class Samples:
     iptables: dict[int, list[float]] = field(default_factory=dict)
     fleet_install: dict[int, list[float]] = field(default_factory=dict)
     iptables_install: dict[int, list[float]] = field(default_factory=dict)
+    # CPU µs per request (per MiB for throughput), same shapes as path / fleet / iptables
+    path_cpu: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    fleet_cpu: dict[int, list[float]] = field(default_factory=dict)
+    iptables_cpu: dict[int, list[float]] = field(default_factory=dict)
     loadavg: list[str] = field(default_factory=list)
 
+    def add_path(self, label: str, side: str, run: traffic.Run) -> None:
+        self.path.setdefault(label, {}).setdefault(side, []).append(run.value)
+        self.path_cpu.setdefault(label, {}).setdefault(side, []).append(run.cpu_us_per_unit)
 
-def interleaved(round_: int, fns: Mapping[str, Callable[[], float]]) -> dict[str, float]:
+    def add_scaling(self, n: int, got: Mapping[str, traffic.Run]) -> None:
+        for side, values, cpu in (
+            ("fleet", self.fleet, self.fleet_cpu),
+            ("iptables", self.iptables, self.iptables_cpu),
+        ):
+            values.setdefault(n, []).append(got[side].value)
+            cpu.setdefault(n, []).append(got[side].cpu_us_per_unit)
+
+
+def interleaved(round_: int, fns: Mapping[str, Callable[[], T]]) -> dict[str, T]:
     """One value of each measurement, in an order that alternates with the round, so that the
     load of other work on a shared host hits both sides alike."""
     keys = list(fns) if round_ % 2 == 0 else list(reversed(list(fns)))
@@ -308,6 +326,7 @@ class Setup:
     client_netns: str
     echo_netns: str
     echo_ip: str
+    echo_pid: int  # the echo server process the kubelet started in the pod
     vip: str
 
 
@@ -342,6 +361,7 @@ def setup(fleet: LocalFleet) -> Setup:
         client_netns=str(client["status"]["fleetnet"]["netns"]),
         echo_netns=str(echo["status"]["fleetnet"]["netns"]),
         echo_ip=echo_ip,
+        echo_pid=int(echo["status"]["fleetnet"]["process"]["pid"]),
         vip=vip,
     )
     traffic.tune_client(s.client_netns)
@@ -377,12 +397,13 @@ def install_fleet(fleet: LocalFleet, n_dummies: int) -> float:
 
 def measure_path(s: Samples, st: Setup, runs: int, secs: float, logdir: Path) -> None:
     c = st.client_netns
-    loads: dict[str, Callable[[str, int, int], float]] = {
-        NEW_CONN[0]: lambda host, port, _: traffic.ab_rate(c, host, port, secs, CONCURRENCY),
-        KEEPALIVE[0]: lambda host, port, _: traffic.keepalive_rate(c, host, port, secs, CONCURRENCY),
-        THROUGHPUT[0]: lambda host, _, iperf_port: traffic.iperf3_gbps(c, host, iperf_port, secs + 1),
-    }
     iperf = traffic.start_iperf3(st.echo_netns, logdir)
+    echo_pids, iperf_pids = [st.echo_pid], [iperf.pid]
+    loads: dict[str, Callable[[str, int, int], traffic.Run]] = {
+        NEW_CONN[0]: lambda host, port, _: traffic.ab_rate(c, host, port, secs, CONCURRENCY, echo_pids),
+        KEEPALIVE[0]: lambda host, port, _: traffic.keepalive_rate(c, host, port, secs, CONCURRENCY, echo_pids),
+        THROUGHPUT[0]: lambda host, _, iperf_port: traffic.iperf3_gbps(c, host, iperf_port, secs + 1, iperf_pids),
+    }
     try:
         for r in range(runs):
             for label, fn in loads.items():
@@ -393,12 +414,13 @@ def measure_path(s: Samples, st: Setup, runs: int, secs: float, logdir: Path) ->
                         "vip": partial(fn, st.vip, 80, traffic.IPERF_PORT),
                     },
                 )
-                for side, x in got.items():
-                    s.path.setdefault(label, {}).setdefault(side, []).append(x)
+                for side, run_ in got.items():
+                    s.add_path(label, side, run_)
             _progress(
-                f"round {r + 1}/{runs}: "
+                f"round {r + 1}/{runs} (direct/VIP): "
                 + "; ".join(
-                    f"{lbl.split(' (')[0]}: direct {s.path[lbl]['direct'][-1]:,.1f}, VIP {s.path[lbl]['vip'][-1]:,.1f}"
+                    f"{lbl.split(' (')[0]} {s.path[lbl]['direct'][-1]:,.1f}/{s.path[lbl]['vip'][-1]:,.1f}, "
+                    f"CPU µs {s.path_cpu[lbl]['direct'][-1]:,.1f}/{s.path_cpu[lbl]['vip'][-1]:,.1f}"
                     for lbl in loads
                 )
             )
@@ -409,8 +431,12 @@ def measure_path(s: Samples, st: Setup, runs: int, secs: float, logdir: Path) ->
 def measure_scaling(s: Samples, fleet: LocalFleet, st: Setup, sizes: Sequence[int], runs: int, secs: float) -> None:
     with traffic.baseline_topology() as base:
         target = traffic.Svc(BASELINE_VIP, 80, ((base.server_ip, traffic.ECHO_PORT),), SERVICE)
-        fleet_ab = partial(traffic.ab_rate, st.client_netns, seconds=secs, concurrency=CONCURRENCY)
-        base_ab = partial(traffic.ab_rate, base.client_netns, seconds=secs, concurrency=CONCURRENCY)
+        fleet_ab = partial(
+            traffic.ab_rate, st.client_netns, seconds=secs, concurrency=CONCURRENCY, server_pids=[st.echo_pid]
+        )
+        base_ab = partial(
+            traffic.ab_rate, base.client_netns, seconds=secs, concurrency=CONCURRENCY, server_pids=[base.server_pid]
+        )
         try:
             for r in range(runs):
                 install_fleet(fleet, 0)
@@ -422,9 +448,8 @@ def measure_scaling(s: Samples, fleet: LocalFleet, st: Setup, sizes: Sequence[in
                         "iptables": partial(base_ab, base.server_ip, traffic.ECHO_PORT),
                     },
                 )
-                s.fleet.setdefault(0, []).append(got["fleet"])
-                s.iptables.setdefault(0, []).append(got["iptables"])
-                line = [f"pod IP {got['fleet']:,.0f}/{got['iptables']:,.0f}"]
+                s.add_scaling(0, got)
+                line = [f"pod IP {_line(got)}"]
                 for n in sizes:
                     s.fleet_install.setdefault(n, []).append(install_fleet(fleet, n - 1))
                     s.iptables_install.setdefault(n, []).append(
@@ -441,12 +466,16 @@ def measure_scaling(s: Samples, fleet: LocalFleet, st: Setup, sizes: Sequence[in
                     got = interleaved(
                         r, {"fleet": partial(fleet_ab, st.vip, 80), "iptables": partial(base_ab, BASELINE_VIP, 80)}
                     )
-                    s.fleet.setdefault(n, []).append(got["fleet"])
-                    s.iptables.setdefault(n, []).append(got["iptables"])
-                    line.append(f"{n:,} {got['fleet']:,.0f}/{got['iptables']:,.0f}")
-                _progress(f"round {r + 1}/{runs}, req/s fleetnet/iptables: " + ", ".join(line))
+                    s.add_scaling(n, got)
+                    line.append(f"{n:,} {_line(got)}")
+                _progress(f"round {r + 1}/{runs}, fleetnet/iptables req/s (CPU µs/req): " + ", ".join(line))
         finally:
             install_fleet(fleet, 0)  # the dummies go; what the agent wrote stays
+
+
+def _line(got: Mapping[str, traffic.Run]) -> str:
+    f, i = got["fleet"], got["iptables"]
+    return f"{f.value:,.0f}/{i.value:,.0f} ({f.cpu_us_per_unit:.0f}/{i.cpu_us_per_unit:.0f})"
 
 
 def _loadavg() -> str:

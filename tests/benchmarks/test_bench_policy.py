@@ -61,7 +61,7 @@ def test_recompute_table_reads_per_endpoint_cost() -> None:
     _, _, recompute, _, _ = bp.summarize(samples(), quick=True)
     rows = {r[0]: r for r in recompute.rows}
     policy = rows["add: c1's policy map complete, from c2's first write"]
-    assert policy[2:6] == (0.06, 2.0, 6.0, 2.0)
+    assert policy[2:6] == (0.06, 2.0, 6000, 2000)
     assert recompute.ratios()[1] == 3.0
     # no baseline sample for removals: the cells stay empty, the ratio too
     removal = rows["remove: c2's etcd: first to last write"]

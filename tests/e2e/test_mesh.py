@@ -83,6 +83,7 @@ def test_refusals_and_prerequisites(fleet: TestFleet) -> None:
     fleet.run("member", "create", "dup", "--local", "--pod-cidr", "10.1.0.0/16", "--labels", "net=x")
     fleet.run("member", "create", "far", "--local", "--underlay", "other", "--labels", "net=x")
     fleet.run("member", "create", "old", "--local", "--kubernetes-version", "1.31.8", "--labels", "net=x")
+    fleet.run("member", "create", "selfcm", "--local", "--self-managed-clustermesh", "--labels", "net=x")
     for c in ("c1", "c2"):
         fleet.run("member", "update", c, "--labels", "net=x")
     fleet.run("clustermeshprofile", "create", "x", "--member-selector", "net=x")
@@ -98,6 +99,7 @@ def test_refusals_and_prerequisites(fleet: TestFleet) -> None:
     assert "overlaps" in reasons["dup"]
     assert "flat network" in reasons["far"]
     assert "1.32" in reasons["old"]
+    assert "self-managed" in reasons["selfcm"]
     assert fleet.json("clustermeshprofile", "show", "x")["properties"]["status"]["state"] == "Degraded"
     # a member in a network cannot be deleted, nor a network with members, nor join a second network
     p = fleet.run("member", "delete", "c1", check=False)

@@ -46,6 +46,11 @@ def create(
     network_dataplane: str = typer.Option("cilium", "--network-dataplane", help="cilium|none"),
     routing_mode: str = typer.Option("native", "--routing-mode", help="native|tunnel"),
     group: str | None = typer.Option(None, "--group", help="Update group."),
+    self_managed_clustermesh: bool = typer.Option(
+        False,
+        "--self-managed-clustermesh",
+        help="Pretend the cluster already runs its own ClusterMesh (fails the prerequisite).",
+    ),
 ) -> None:
     """Create a member: a local cluster (--local) or a real cluster (--kubeconfig)."""
     if kubeconfig is not None:
@@ -65,6 +70,7 @@ def create(
         "networkDataplane": network_dataplane,
         "routingMode": routing_mode,
         "group": group,
+        "selfManagedClustermesh": self_managed_clustermesh,
     }
     show_members(c, [ctx(c).client.post("/members", json=body)])
 

@@ -196,6 +196,11 @@ def wait(
         if current == state:
             print(f"cross-cluster network {name} is {state}")
             return
+        if current == "Failed" and state != "Failed":
+            raise SystemFailure(
+                f"cross-cluster network {name} is Failed; `fleetnet clustermeshprofile show {name}` "
+                "and `fleetnet member list` show why."
+            )
         if time.monotonic() > deadline:
             raise SystemFailure(f"cross-cluster network {name} is {current}, not {state}, after {timeout:.0f} s.")
         time.sleep(0.2)

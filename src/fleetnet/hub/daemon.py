@@ -37,7 +37,7 @@ class Hub:
         self.catalog = HubCatalog()
         self.driver = LocalDriver(self.paths, self.store, self.recorder)
         self.fleet = Fleet(self.store, self.driver, self.catalog)
-        self.mesh = MeshController(self.fleet, self.driver, self.paths.home / "networks")
+        self.mesh = MeshController(self.fleet, self.driver)
         self._objects: dict[str, ObjectStore] = {}
         self._stop = threading.Event()
         self._dead_since: dict[str, float] = {}

@@ -201,6 +201,7 @@ class Fleet:
             )
         with self.store.tx() as t:
             t.delete(PROFILE, name)
+            t.delete("network-ca", name)  # a new network of the same name gets a new CA
 
     def profile_members(self, name: str, *, by_selector: bool = False) -> list[Member]:
         """Members applied to the profile now, or (``by_selector``) members its selector matches now."""

@@ -112,7 +112,7 @@ class LocalDriver:
         for d in (cp.root, cp.logs, cp.run, cp.clustermesh):
             d.mkdir(parents=True, exist_ok=True)
         # the agents mount the fleet's bpffs; record it first so that `down` unmounts it
-        self.recorder.add_mount(str(self.paths.bpffs))
+        self.recorder.add_mount(str(self.paths.bpffs(self.prefix)))
         ul = self._underlay(loc.underlay)
         ips = self._alloc_ips(loc.underlay, loc.nodes)
         pod_cidrs = cidr.node_cidrs(loc.pod_cidr, loc.nodes)
@@ -132,7 +132,7 @@ class LocalDriver:
             kubernetes_version=member.kubernetes_version,
             cilium_version=member.cilium_version,
             nodes=nodes,
-            bpffs=str(self.paths.bpffs),
+            bpffs=str(self.paths.bpffs(self.prefix)),
             cluster_id=0,
             mesh=None,
             apiserver_port=APISERVER_PORT,

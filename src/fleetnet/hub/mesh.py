@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from fleetnet.errors import Conflict
@@ -50,11 +49,10 @@ def profile_state(members: list[Member]) -> str:
 
 
 class MeshController:
-    def __init__(self, fleet: Fleet, driver: ClusterDriver, networks_dir: Path, connect_timeout: float = 120.0) -> None:
+    def __init__(self, fleet: Fleet, driver: ClusterDriver, connect_timeout: float = 120.0) -> None:
         self.fleet = fleet
         self.store = fleet.store
         self.driver = driver
-        self.networks_dir = networks_dir
         self.connect_timeout = connect_timeout
         self._applying: set[str] = set()
         self._lock = threading.Lock()

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+BPFFS_ROOT = Path("/run/fleetnet")
+
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     if home:
@@ -40,9 +42,10 @@ class FleetPaths:
     def log(self) -> Path:
         return self.home / "fleetnet.log"
 
-    @property
-    def bpffs(self) -> Path:
-        return self.home / "bpffs"
+    def bpffs(self, prefix: str) -> Path:
+        """Where the fleet mounts its bpffs. Not under the home: libbpf turns every '.' of a pin path
+        into '_', so the path must have no dot, and a home may (mktemp -d gives /tmp/tmp.XXXX)."""
+        return BPFFS_ROOT / prefix
 
     @property
     def state(self) -> Path:
@@ -51,9 +54,6 @@ class FleetPaths:
 
     def cluster(self, name: str) -> ClusterPaths:
         return ClusterPaths(self.home / "clusters" / name)
-
-    def network(self, name: str) -> Path:
-        return self.home / "networks" / name
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +81,6 @@ class ClusterPaths:
     @property
     def agent_socket(self) -> Path:
         return self.root / "agent.sock"
-
-    @property
-    def agent_status(self) -> Path:
-        return self.root / "agent-status.json"
 
     @property
     def logs(self) -> Path:

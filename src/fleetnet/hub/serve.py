@@ -13,6 +13,7 @@ from fleetnet.hub.daemon import Hub, write_pid
 
 def serve(home: Path, host: str = "127.0.0.1", port: int | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request to an agent is noise
     from fleetnet.api.app import build_app
 
     hub = Hub(home)

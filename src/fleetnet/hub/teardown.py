@@ -108,7 +108,6 @@ def teardown(paths: FleetPaths, *, keep_files: bool = False) -> TeardownReport:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(p) + suffix).unlink(missing_ok=True)
         shutil.rmtree(paths.home / "clusters", ignore_errors=True)
-        shutil.rmtree(paths.home / "networks", ignore_errors=True)
     return report
 
 
@@ -117,6 +116,11 @@ def _unmount(path: str) -> bool:
 
     try:
         umount_bpffs(Path(path))
-        return True
     except Exception:
         return False
+    for d in (Path(path), Path(path).parent):  # the mount point, and /run/fleetnet when it is empty
+        try:
+            d.rmdir()
+        except OSError:
+            break
+    return True
