@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEBS := etcd-server etcd-client clang llvm libbpf-dev bpftool iproute2 iptables nftables procps
 BPF_SRC := $(wildcard src/fleetnet/datapath/bpf/*.c) $(wildcard src/fleetnet/datapath/bpf/*.h) $(wildcard src/fleetnet/datapath/bpf/lib/*.h)
 
-.PHONY: all deps venv build demo test lint typecheck unit bench clean
+.PHONY: all deps venv build demo test lint typecheck unit bench docs clean
 
 all: build
 
@@ -49,6 +49,11 @@ demo: build
 
 bench: build
 	$(BIN)/python -m benchmarks.run
+
+# the command and API references are generated from the code; tests fail when they are stale
+docs: deps
+	$(BIN)/python -m fleetnet.docsgen --out docs
+	$(BIN)/python docs/figures.py
 
 clean:
 	rm -rf .stamp-* build *.egg-info src/fleetnet/datapath/bpf/*.o

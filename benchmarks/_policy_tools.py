@@ -5,13 +5,13 @@ A remote cluster "adding 1,000 endpoints" is, on the wire, 1,000 identity keys a
 appearing in its clustermesh-apiserver's etcd; every connected agent watches those and recompiles its
 policy. Creating 1,000 real pods takes far too long on this host, and writing CiliumIdentity /
 CiliumEndpoint objects into the remote's object store does not work either: the remote's own agent
-deletes, in its next reconcile (it runs on every change to its store), every identity and endpoint
-of a pod it does not run, so its
-exporter would publish and withdraw them at random. So the benchmark writes the keys the exporter
-would have written (same key, same value, built with fleetnet's own ``model.keys`` / ``IPIdentityPair``
-/ ``LabelSet`` code) straight into the remote's etcd, as the exporter does: one put at a time, with the
-cluster's own admin certificate, from inside the node namespace where its etcd listens on 127.0.0.1.
-The exporter deletes only keys it wrote itself, so these stay until the benchmark removes them.
+deletes, in its next reconcile (it runs one on every change to its store), every identity and endpoint
+of a pod it does not run, so its exporter would publish and withdraw them at random. So the benchmark
+writes the keys the exporter would have written (same key, same value, built with fleetnet's own
+``model.keys`` / ``IPIdentityPair`` / ``LabelSet`` code) straight into the remote's etcd, as the
+exporter does: one put at a time, with the cluster's own admin certificate, from inside the node
+namespace where its etcd listens on 127.0.0.1. The exporter deletes only keys it wrote itself, so
+these stay until the benchmark removes them.
 
 The script half (``python _policy_tools.py latency|probe|etcd ...``) runs inside a namespace through
 ``procs.run_in_netns``; ``latency`` and ``probe`` use the standard library only.

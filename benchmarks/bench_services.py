@@ -100,6 +100,8 @@ VIP = "global service VIP"
 FLEET_RATE = "fleetnet eBPF (req/s)"
 IPT_RATE = "kube-proxy iptables (req/s)"
 POD_IP_ROW = "pod IP, no service"
+FLEET_CPU = "fleetnet eBPF (CPU µs/req)"
+IPT_CPU = "kube-proxy iptables (CPU µs/req)"
 
 
 def _progress(msg: str) -> None:
@@ -209,8 +211,12 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
         ),
     )
     tables = [path]
+    if s.path_cpu:
+        tables.append(_path_cpu_table(s, quick))
     if s.fleet:
         tables.append(_scaling_table(s, quick))
+    if s.fleet_cpu:
+        tables.append(_scaling_cpu_table(s, quick))
     every: list[tuple[Any, ...]] = []
     for label, unit in LOADS:
         digits = 2 if unit == "Gbit/s" else 0
@@ -221,13 +227,25 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
         every += [
             (f"{who}, {_size(n)}", _r(best(xs), 0), _r(_median(xs), 0), _runs(xs)) for n, xs in sorted(by_size.items())
         ]
+    for label, unit in LOADS:
+        for side, xs in s.path_cpu.get(label, {}).items():
+            name = f"CPU µs per {_per(unit)}, {label}: {DIRECT if side == 'direct' else VIP}"
+            every.append((name, _r(min(xs), 1), _r(_median(xs), 1), _runs(xs, 1)))
+    for who, by_size in (("fleetnet", s.fleet_cpu), ("iptables", s.iptables_cpu)):
+        every += [
+            (f"CPU µs per request, {who}, {_size(n)}", _r(min(xs), 1), _r(_median(xs), 1), _runs(xs, 1))
+            for n, xs in sorted(by_size.items())
+        ]
     tables.append(
         Table(
             title="Services: every run",
             columns=("measurement", "best", "median", "runs"),
             rows=every,
             precision=2,
-            notes=("Runs in the order measured (req/s; Gbit/s for throughput).",),
+            notes=(
+                "Runs in the order measured (req/s; Gbit/s for throughput; CPU in µs per request or per MiB). "
+                "'best' is the highest rate, and the lowest CPU time.",
+            ),
         )
     )
     return tables
@@ -246,6 +264,62 @@ def _size(n: int) -> str:
 def _runs_note(quick: bool) -> str:
     runs, secs = (QUICK_RUNS, QUICK_SECONDS) if quick else (RUNS, SECONDS)
     return f"{runs} round{'s' if runs > 1 else ''} of {secs:g} s runs (throughput {secs + 1:g} s)".capitalize()
+
+
+def _per(unit: str) -> str:
+    return "MiB" if unit == "Gbit/s" else "request"
+
+
+CPU_NOTE = (
+    "CPU = CPU time of the load generator (getrusage of the reaped client) plus the server's process "
+    "(/proc/<pid>/task/*/schedstat) during the run, over the requests (or MiB) it completed. Packet "
+    "processing on the veths (eBPF programs, netfilter) runs mostly in softirq in the context of the "
+    "sending process, so it is counted too (softirq work that lands in ksoftirqd or in another process "
+    "is not). Unlike the rates, it barely moves when other work competes for the CPUs: each cell is the "
+    "median of the rounds."
+)
+
+
+def _path_cpu_table(s: Samples, quick: bool) -> Table:
+    rows: list[tuple[Any, ...]] = []
+    for label, unit in LOADS:
+        got = s.path_cpu.get(label)
+        if not got:
+            continue
+        d, v = _median(got.get("direct", [])), _median(got.get("vip", []))
+        pct = None if d is None or v is None or not d else 100.0 * v / d
+        rows.append((label, f"µs per {_per(unit)}", len(got.get("vip", [])), _r(d, 1), _r(v, 1), _r(pct, 1)))
+    return Table(
+        title="Global service c1 → c2: CPU time per request, through the VIP against pod to pod (median)",
+        columns=("load", "unit", "rounds", DIRECT, VIP, "VIP % of direct"),
+        rows=rows,
+        baseline=Baseline(column=DIRECT, versus=VIP, ratio_title="direct / VIP", lower_is_better=True),
+        precision=1,
+        notes=(CPU_NOTE, "The same runs as the table above. A ratio under 1× means the VIP costs more CPU."),
+    )
+
+
+def _scaling_cpu_table(s: Samples, quick: bool) -> Table:
+    f1, i1 = _median(s.fleet_cpu.get(1, [])), _median(s.iptables_cpu.get(1, []))
+    rows: list[tuple[Any, ...]] = []
+    for n in sorted(s.fleet_cpu):
+        f, i = _median(s.fleet_cpu[n]), _median(s.iptables_cpu.get(n, []))
+        fp = None if n == 0 or f is None or not f1 else 100.0 * f / f1
+        ip = None if n == 0 or i is None or not i1 else 100.0 * i / i1
+        rows.append((_size(n) if n == 0 else n, _r(f, 1), _r(fp, 1), _r(i, 1), _r(ip, 1)))
+    return Table(
+        title="CPU time per new connection against the number of services (median)",
+        columns=("services", FLEET_CPU, "fleetnet % of 1", IPT_CPU, "iptables % of 1"),
+        rows=rows,
+        baseline=Baseline(column=IPT_CPU, versus=FLEET_CPU, ratio_title="iptables / fleetnet", lower_is_better=True),
+        precision=1,
+        notes=(
+            CPU_NOTE,
+            "The same runs as the table above (client = ab, server = the echo process). iptables' rule walk "
+            "runs in the client's softirq context, so its cost per connection shows here even when the rate "
+            "is bounded by the server.",
+        ),
+    )
 
 
 def _scaling_table(s: Samples, quick: bool) -> Table:
