@@ -212,6 +212,7 @@ class Maps:
         self.fleet = fleet
         self.loader = fleetnet_module("datapath.loader")
         self.maps = fleetnet_module("datapath.maps")
+        self.errors = fleetnet_module("errors")
         self.dps: dict[str, Any] = {}
         self.frontends: dict[str, Any] = {}
 
@@ -221,7 +222,10 @@ class Maps:
 
     def backends(self, member: str) -> set[str] | None:
         """Backend addresses of the member's frontend for the Service (None: no such frontend yet)."""
-        got = self.dps[member].services.list_services().get(self.frontends[member])
+        try:
+            got = self.dps[member].services.list_services().get(self.frontends[member])
+        except self.errors.FleetnetError:  # a new member's agent has not loaded its datapath yet
+            return None
         return None if got is None else {b.ip for b in got}
 
     def close(self) -> None:

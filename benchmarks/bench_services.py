@@ -427,7 +427,10 @@ def setup(fleet: LocalFleet) -> Setup:
     }
 
     def programmed() -> bool:
-        lb = _lb(fleet)
+        try:
+            lb = _lb(fleet)
+        except fleetnet_module("errors").FleetnetError:  # the agent has not loaded the datapath yet
+            return False
         return all([(b.ip, b.port) for b in lb.get(fe, [])] == [be] for fe, be in want.items())
 
     wait_for(programmed, 60.0, f"c1's LB maps to send {vip} to the echo pod {echo_ip} in c2")

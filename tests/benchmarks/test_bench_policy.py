@@ -96,3 +96,14 @@ def test_written_finds_the_last_write_of_a_kind() -> None:
     assert w.last == 1.4
     assert w.last_under("a/") == 1.3
     assert w.last_under("c/") == 1.0
+
+
+def test_parse_ab() -> None:
+    out = "Complete requests:      4000\nFailed requests:        3\nRequests per second:    1999.50 [#/sec] (mean)\n"
+    assert tools.parse_ab(out) == 1999.5
+    for bad in ("Complete requests: 0\nRequests per second: 0 [#/sec]", out.replace("        3", "        400")):
+        try:
+            tools.parse_ab(bad)
+        except tools.ToolError:
+            continue
+        raise AssertionError(f"parse_ab accepted {bad!r}")
