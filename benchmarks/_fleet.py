@@ -13,6 +13,7 @@ its own; the daemon's answers are plain JSON (``Any``) anyway.
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import subprocess
 import sys
@@ -114,9 +115,10 @@ class LocalFleet:
         """Clusters c1..c<clusters> (one node each); those that exist already are kept."""
         self.cli("up", "--clusters", str(clusters), "--nodes", "1", "-o", "json")
 
-    @property
-    def bpffs(self) -> Path:
-        return self.home / "bpffs"
+    def bpffs(self, member: str = "c1") -> Path:
+        """The fleet's bpffs, as the member's agent reads it from its cluster config (not under the home)."""
+        cfg = json.loads((self.home / "clusters" / member / "cluster.json").read_text())
+        return Path(cfg["bpffs"])
 
     # ------------------------------------------------------------ networks
     def join(self, profile: str, names: Sequence[str]) -> None:

@@ -162,7 +162,7 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
             "Timed (time.monotonic): from the return of the API call that writes the change into c1's object "
             "store (POST /members/c1/kube/apply, /kube/delete or /kube/annotate; its own duration is the 'API "
             "write' column) until the pinned LB maps of every other member — read directly with "
-            "ClusterDatapath(home/bpffs, member).services.list_services() every "
+            "ClusterDatapath(<fleet bpffs>, member).services.list_services() every "
             f"{POLL * 1000:.0f} ms — hold the change for that member's frontend of the global Service.",
             "'p99 from request sent' adds the API call's own duration to each sample: an upper bound, since "
             "the object is committed somewhere inside that call (the hub answers after the commit).",
@@ -217,7 +217,7 @@ class Maps:
         self.frontends: dict[str, Any] = {}
 
     def add(self, member: str, vip: str) -> None:
-        self.dps[member] = self.loader.ClusterDatapath(self.fleet.bpffs, member)
+        self.dps[member] = self.loader.ClusterDatapath(self.fleet.bpffs(member), member)
         self.frontends[member] = self.maps.Frontend(vip, 80, "TCP")
 
     def backends(self, member: str) -> set[str] | None:

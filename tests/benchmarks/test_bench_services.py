@@ -16,12 +16,18 @@ def samples() -> bs.Samples:
         iptables={0: [8000.0, 100.0], 1: [5000.0, 100.0], 1000: [4500.0, 100.0], 10000: [2000.0, 100.0]},
         fleet_install={1: [0.1], 1000: [15.0], 10000: [150.0]},
         iptables_install={1: [5.0], 1000: [200.0], 10000: [2200.0]},
+        path_cpu={
+            bs.NEW_CONN[0]: {"direct": [160.0, 170.0, 165.0], "vip": [162.0, 168.0, 170.0]},
+            bs.THROUGHPUT[0]: {"direct": [500.0], "vip": [600.0]},
+        },
+        fleet_cpu={0: [150.0], 1: [160.0], 1000: [161.0], 10000: [162.0]},
+        iptables_cpu={0: [150.0], 1: [160.0], 1000: [180.0], 10000: [360.0]},
         loadavg=["1.0 / 1.0 / 1.0", "2.0 / 2.0 / 2.0"],
     )
 
 
 def test_path_table_compares_vip_with_direct() -> None:
-    path, _, every = bs.summarize(samples(), quick=False)
+    path, _, _, _, every = bs.summarize(samples(), quick=False)
     rows = {r[0]: r for r in path.rows}
     new = rows[bs.NEW_CONN[0]]
     # best of the rounds, and the median of per-round ratios (98.0, 96.2, 97.1)
@@ -31,8 +37,19 @@ def test_path_table_compares_vip_with_direct() -> None:
     assert rows[bs.THROUGHPUT[0]][3:5] == (12.5, 12.25)
     ratios = path.ratios()
     assert ratios[0] is not None and abs(ratios[0] - 5000 / 5200) < 1e-9
-    assert len(every.rows) == 6 + 4 + 4
+    assert len(every.rows) == 6 + 4 + 4 + 4 + 4 + 4
     assert every.rows[0][1:] == (5200, 5100, "5,000, 5,200, 5,100")
+
+
+def test_cpu_tables_read_medians_against_the_cpu_limit() -> None:
+    _, cpu, _, scaling_cpu, _ = bs.summarize(samples(), quick=False)
+    rows = {r[0]: r for r in cpu.rows}
+    assert rows[bs.NEW_CONN[0]][3:7] == (165.0, 168.0, 101.8, "≤ 105.3%: met")
+    assert rows[bs.THROUGHPUT[0]][1] == "µs per MiB" and rows[bs.THROUGHPUT[0]][6] == "≤ 105.3%: MISSED"
+    assert cpu.ratios()[0] == 165.0 / 168.0
+    by_n = {r[0]: r for r in scaling_cpu.rows}
+    assert by_n[10000][1:6] == (162.0, 101.2, 360.0, 225.0, "≤ 105.3% of 1: met")
+    assert scaling_cpu.ratios()[-1] == 360.0 / 162.0
 
 
 def test_best_is_the_fastest_round() -> None:
@@ -41,7 +58,7 @@ def test_best_is_the_fastest_round() -> None:
 
 
 def test_scaling_table_reads_each_curve_against_its_own_one_service_rate() -> None:
-    _, scaling, _ = bs.summarize(samples(), quick=False)
+    _, _, scaling, _, _ = bs.summarize(samples(), quick=False)
     rows = {r[0]: r for r in scaling.rows}
     assert rows[bs.POD_IP_ROW][2] is None and rows[bs.POD_IP_ROW][4] is None
     assert rows[1][2] == 100.0 and rows[1][4] == 100.0
@@ -56,7 +73,7 @@ def test_missed_target_and_missing_runs() -> None:
     s = samples()
     s.fleet[10000] = [4000.0, 100.0]
     s.path.pop(bs.KEEPALIVE[0])
-    path, scaling, _ = bs.summarize(s, quick=True)
+    path, _, scaling, _, _ = bs.summarize(s, quick=True)
     assert [r[0] for r in path.rows] == [bs.NEW_CONN[0], bs.THROUGHPUT[0]]
     assert scaling.rows[-1][7] == "≥ 95% of 1: MISSED"
     assert any("2 rounds of 1 s runs" in n for n in path.notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 
 import pytest
 
@@ -57,7 +58,7 @@ Requests per second:    4000.12 [#/sec] (mean)
 
 
 def test_parse_ab() -> None:
-    assert traffic.parse_ab(AB_OUT.format(failed=0)) == pytest.approx(4000.12)
+    assert traffic.parse_ab(AB_OUT.format(failed=0)) == (pytest.approx(4000.12), 12000)
     with pytest.raises(traffic.TrafficError, match="failed"):
         traffic.parse_ab(AB_OUT.format(failed=500))
     with pytest.raises(traffic.TrafficError, match="no request"):
@@ -68,6 +69,12 @@ def test_content_length_is_case_insensitive() -> None:
     assert traffic._content_length(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n") == 12
     assert traffic._content_length(b"HTTP/1.1 200 OK\r\ncontent-length:3\r\n\r\n") == 3
     assert traffic._content_length(b"HTTP/1.1 204 No Content\r\n\r\n") == 0
+
+
+def test_run_reports_cpu_per_unit_of_work() -> None:
+    assert traffic.Run(4000.0, 8000.0, 1.2).cpu_us_per_unit == pytest.approx(150.0)
+    assert traffic.task_cpu([os.getpid()]) > 0
+    assert traffic.task_cpu([2**22 + 1]) == 0  # no such process
 
 
 async def test_keepalive_client_reuses_connections() -> None:

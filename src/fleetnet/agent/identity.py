@@ -175,7 +175,20 @@ class Identities:
         dp = self.agent.datapath
         if dp is not None:
             dp.identities = {ip: v[0] for ip, v in pods.items()}
+            self._refresh_endpoints(dp)
             self._sync_ipcache(dp)
+
+    def _refresh_endpoints(self, dp: Any) -> None:
+        """Pods attached before their identity was allocated carry a placeholder: give them theirs."""
+        from fleetnet.datapath.maps import EndpointInfo
+
+        for ip, rec in dp.dp.endpoints.items().items():
+            identity = dp.identities.get(ip)
+            if identity is not None and rec.info.identity != identity:
+                info = EndpointInfo(
+                    rec.info.endpoint_id, identity, ip, rec.info.ingress_enforced, rec.info.egress_enforced
+                )
+                dp.dp.endpoints.upsert(rec.ifindex, info, rec.netns_inode)
 
     def _sync_ipcache(self, dp: Any) -> None:
         cid = self.agent.cfg.cluster_id
@@ -188,9 +201,18 @@ class Identities:
                 for prefix, identity in ips.items():
                     cidr = prefix if "/" in prefix else f"{prefix}/32"
                     desired.setdefault(cidr, IpcacheEntry(identity, rc.cluster_id))
-        if desired != self._ipcache:
-            dp.dp.ipcache.sync(desired)
-            self._ipcache = desired
+        if desired == self._ipcache:
+            return
+        if self._ipcache is None:
+            dp.dp.ipcache.sync(desired)  # first pass: make the pinned map exactly what we want
+        else:
+            # afterwards only the difference: a full sync reads back and rewrites the whole map
+            for cidr, entry in desired.items():
+                if self._ipcache.get(cidr) != entry:
+                    dp.dp.ipcache.upsert(cidr, entry.identity, entry.cluster_id)
+            for cidr in self._ipcache.keys() - desired.keys():
+                dp.dp.ipcache.delete(cidr)
+        self._ipcache = desired
 
     def status(self) -> dict[str, Any]:
         remote = sum(len(v) for v in self.remote_ids.values())

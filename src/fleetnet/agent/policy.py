@@ -37,6 +37,7 @@ class PolicyFeature:
         self.compiled: dict[int, EndpointPolicy] = {}
         self.endpoints: list[Endpoint] = []
         self._programmed: dict[int, tuple[bool, bool, frozenset[MapEntry]]] = {}
+        self._inputs: tuple[Any, ...] | None = None
 
     @property
     def default_local_cluster(self) -> bool:
@@ -65,13 +66,17 @@ class PolicyFeature:
             Endpoint(endpoint_id(ip), p["metadata"]["namespace"], p["metadata"]["name"], labels, identity)
             for ip, (identity, labels, p) in sorted(ids.pods.items())
         ]
-        self.compiled = compile_policies(
-            self.agent.cfg.name,
-            self.policies,
-            self.endpoints,
-            ids.known(),
-            default_local_cluster=self.default_local_cluster,
-        )
+        known = ids.known()
+        inputs = (tuple(self.policies), tuple(self.endpoints), frozenset(known.items()), self.default_local_cluster)
+        if inputs != self._inputs:  # recompile only when something the policy depends on changed
+            self._inputs = inputs
+            self.compiled = compile_policies(
+                self.agent.cfg.name,
+                self.policies,
+                self.endpoints,
+                known,
+                default_local_cluster=self.default_local_cluster,
+            )
         dp = self.agent.datapath
         if dp is None:
             return

@@ -191,9 +191,11 @@ class Exporter:
             current = {kv.key: kv.value for kv in kvs}
         else:
             current = self.exported.get(p.key_prefix, {})
-        for k, v in desired.items():
-            if current.get(k) != v:
-                await admin.put(k, v)
-        for k in set(current) - set(desired):
-            await admin.delete(k)
+        puts = [admin.put(k, v) for k, v in desired.items() if current.get(k) != v]
+        deletes = [admin.delete(k) for k in set(current) - set(desired)]
+        # pipelined on the one gRPC channel, in bounded batches: one round trip per key is what limits
+        # how fast a large change (a thousand pods) reaches the other clusters
+        ops = puts + deletes
+        for i in range(0, len(ops), 64):
+            await asyncio.gather(*ops[i : i + 64])
         self.exported[p.key_prefix] = desired
