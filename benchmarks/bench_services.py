@@ -202,6 +202,10 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
             "Direct: the same client to the echo pod's own address (no service translation; the eBPF programs "
             "on the pod veths still run: conntrack, policy lookups). VIP: translated by fleetnet's eBPF at the "
             "client pod's host-side veth in c1's node namespace, reverse-translated on the reply.",
+            "ab's direct and VIP runs use disjoint source-port ranges (1024–32999, 33000–65000): the client's "
+            "kernel derives TCP timestamps from the address it connects to, so a SYN to the VIP reusing a port "
+            "whose TIME_WAIT at the server came from a direct connection (or the reverse) fails PAWS and is "
+            "retransmitted; with one shared range a third of the SYNs were, halving whichever rate ran second.",
             f"{_runs_note(quick)}; each round measures direct and VIP back to back (order alternating). Cells are "
             "the best round of each side (other work on the shared host only ever slows a run; 'Services: every "
             "run' has them all); the target is read on them. 'paired median' = the median over rounds of that "
@@ -375,7 +379,8 @@ def _scaling_table(s: Samples, quick: bool) -> Table:
         "their own 1-service rate.",
         f"{_runs_note(quick)}. Every round goes through all sizes (installing each anew, "
         "the nat table deleted before the 'pod IP' row), fleetnet and iptables back to back in alternating "
-        "order, so each size sees the host's load drift alike.",
+        "order, so each size sees the host's load drift alike. As above, pod-IP and VIP runs use disjoint "
+        "source-port ranges.",
     ]
     if s.loadavg:
         notes.append(
@@ -487,7 +492,9 @@ def measure_path(s: Samples, st: Setup, runs: int, secs: float, logdir: Path) ->
     iperf = traffic.start_iperf3(st.echo_netns, logdir)
     echo_pids, iperf_pids = [st.echo_pid], [iperf.pid]
     loads: dict[str, Callable[[str, int, int], traffic.Run]] = {
-        NEW_CONN[0]: lambda host, port, _: traffic.ab_rate(c, host, port, secs, CONCURRENCY, echo_pids),
+        NEW_CONN[0]: lambda host, port, _: traffic.ab_rate(
+            c, host, port, secs, CONCURRENCY, echo_pids, traffic.PORT_RANGES["vip" if host == st.vip else "direct"]
+        ),
         KEEPALIVE[0]: lambda host, port, _: traffic.keepalive_rate(c, host, port, secs, CONCURRENCY, echo_pids),
         THROUGHPUT[0]: lambda host, _, iperf_port: traffic.iperf3_gbps(c, host, iperf_port, secs + 1, iperf_pids),
     }
@@ -528,11 +535,12 @@ def measure_scaling(s: Samples, fleet: LocalFleet, st: Setup, sizes: Sequence[in
             for r in range(runs):
                 install_fleet(fleet, 0)
                 traffic.remove_nat(base.node_netns)
+                direct = traffic.PORT_RANGES["direct"]
                 got = interleaved(
                     r,
                     {
-                        "fleet": partial(fleet_ab, st.echo_ip, traffic.ECHO_PORT),
-                        "iptables": partial(base_ab, base.server_ip, traffic.ECHO_PORT),
+                        "fleet": partial(fleet_ab, st.echo_ip, traffic.ECHO_PORT, source_ports=direct),
+                        "iptables": partial(base_ab, base.server_ip, traffic.ECHO_PORT, source_ports=direct),
                     },
                 )
                 s.add_scaling(0, got)
@@ -550,8 +558,13 @@ def measure_scaling(s: Samples, fleet: LocalFleet, st: Setup, sizes: Sequence[in
                             who = traffic.http_get(netns, host, 80)
                             if who.get("cluster") not in ("c2", "k2"):
                                 raise BenchError(f"with {n} services, {host} was answered by {who}.")
+                    vip = traffic.PORT_RANGES["vip"]
                     got = interleaved(
-                        r, {"fleet": partial(fleet_ab, st.vip, 80), "iptables": partial(base_ab, BASELINE_VIP, 80)}
+                        r,
+                        {
+                            "fleet": partial(fleet_ab, st.vip, 80, source_ports=vip),
+                            "iptables": partial(base_ab, BASELINE_VIP, 80, source_ports=vip),
+                        },
                     )
                     s.add_scaling(n, got)
                     line.append(f"{n:,} {_line(got)}")

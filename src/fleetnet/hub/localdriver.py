@@ -58,6 +58,7 @@ class LocalDriver:
         self.recorder = recorder
         self.prefix = recorder.record.prefix
         self._ul_lock = threading.Lock()
+        self._clients: dict[str, httpx.Client] = {}
 
     # ---------------------------------------------------------------- underlays and nodes
     def _underlay(self, name: str) -> topology.UnderlaySpec:
@@ -146,6 +147,9 @@ class LocalDriver:
             self.start_agent(member)
 
     def delete_cluster(self, member: Member) -> None:
+        client = self._clients.pop(member.name, None)
+        if client is not None:
+            client.close()
         cp = self.cluster_paths(member.name)
         for role in ("agent", "exporter", "etcd"):
             self._stop(role, member.name)
@@ -322,11 +326,18 @@ class LocalDriver:
         shutil.rmtree(cp.apiserver, ignore_errors=True)
 
     # ---------------------------------------------------------------- agent API
+    def _agent_client(self, member: str) -> httpx.Client:
+        """One pooled client per agent: the hub asks every agent every few seconds."""
+        c = self._clients.get(member)
+        if c is None:
+            sock = self.cluster_paths(member).agent_socket
+            c = httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://agent")
+            self._clients[member] = c
+        return c
+
     def agent_get(self, member: Member, path: str, timeout: float = 2.0) -> Any:
-        sock = self.cluster_paths(member.name).agent_socket
         try:
-            with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=timeout) as c:
-                r = c.get(f"http://agent{path}")
+            r = self._agent_client(member.name).get(path, timeout=timeout)
         except (httpx.HTTPError, OSError) as e:
             raise SystemFailure(f"the agent of {member.name} does not answer ({e}); is it running?") from e
         if r.status_code >= 400:
