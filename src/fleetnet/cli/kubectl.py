@@ -102,27 +102,36 @@ def get(
     namespace: str = typer.Option("default", "-n", "--namespace"),
     all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
 ) -> None:
-    """List or show objects: pods, deployments, services, endpointslices, namespaces, cnp, ccnp."""
+    """List or show objects: pods, deployments, services, endpointslices, namespaces, cnp, ccnp (KIND may be
+    a comma-separated list, e.g. svc,endpointslices)."""
     from fleetnet.hub.kube import kind_of
 
-    k = kind_of(kind)
-    params: dict[str, str] = {"namespace": "*" if all_namespaces else namespace}
-    if name:
-        params["objName"] = name
-    items = ctx(c).client.get(f"/members/{_m(c)}/kube/{k}", params=params)
+    kinds = [kind_of(k) for k in kind.split(",") if k]
+    if name and len(kinds) > 1:
+        raise InvalidInput("a NAME can be given only with a single KIND.")
     out = ctx(c).output
-    if out in ("table", "wide"):
+    collected: list[dict[str, Any]] = []
+    for i, k in enumerate(kinds):
+        params: dict[str, str] = {"namespace": "*" if all_namespaces else namespace}
+        if name:
+            params["objName"] = name
+        items = ctx(c).client.get(f"/members/{_m(c)}/kube/{k}", params=params)
+        collected.extend(items)
+        if out not in ("table", "wide"):
+            continue
+        if i:
+            print()
+        if not items:
+            print(f"No {k} resources found" + ("." if all_namespaces else f" in {namespace} namespace."))
+            continue
         cols = COLUMNS.get(
             k, [("NAMESPACE", lambda o: o["metadata"].get("namespace")), ("NAME", lambda o: o["metadata"]["name"])]
         )
         if k == "Pod" and out == "wide":
             cols = cols + WIDE_POD
-        if not items:
-            print(f"No resources found in {namespace} namespace." if not all_namespaces else "No resources found.")
-            return
         emit(items, "table", cols)
-    else:
-        emit(items if name is None else items[0], out)
+    if out not in ("table", "wide"):
+        emit(collected[0] if name and collected else collected, out)
 
 
 @app.command("delete")
