@@ -65,6 +65,40 @@ class Baseline:
 
 
 @dataclass(frozen=True, slots=True)
+class Plot:
+    """How to draw a table as a figure: ``x`` against each of ``series`` (columns of the table), so the
+    baseline measured in the same run is drawn beside fleetnet's numbers."""
+
+    x: str
+    series: Sequence[str]
+    xlabel: str
+    ylabel: str
+    logx: bool = False
+    group: str | None = None  # a column whose values split the rows into one line per value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "x": self.x,
+            "series": list(self.series),
+            "xlabel": self.xlabel,
+            "ylabel": self.ylabel,
+            "logx": self.logx,
+            "group": self.group,
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> Plot:
+        return Plot(
+            x=str(d["x"]),
+            series=[str(c) for c in d["series"]],
+            xlabel=str(d["xlabel"]),
+            ylabel=str(d["ylabel"]),
+            logx=bool(d.get("logx", False)),
+            group=d.get("group"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Table:
     """One result table. Cells are raw values (floats are rounded only when shown)."""
 
@@ -74,6 +108,7 @@ class Table:
     notes: Sequence[str] = ()
     baseline: Baseline | None = None
     precision: int = 2
+    plot: Plot | None = None
 
     def __post_init__(self) -> None:
         # frozen: store tuples, so a table cannot change after a benchmark hands it over
@@ -119,6 +154,7 @@ class Table:
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
             "ratios": self.ratios(),
             "precision": self.precision,
+            "plot": None if self.plot is None else self.plot.to_dict(),
         }
 
     @staticmethod
@@ -130,6 +166,7 @@ class Table:
             notes=[str(n) for n in d.get("notes", [])],
             baseline=None if d.get("baseline") is None else Baseline.from_dict(d["baseline"]),
             precision=int(d.get("precision", 2)),
+            plot=None if d.get("plot") is None else Plot.from_dict(d["plot"]),
         )
 
 
@@ -358,7 +395,9 @@ def markdown_table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, figures: Mapping[str, str] | None = None) -> str:
+    """The page; ``figures`` maps a table title to the path (relative to the page) of its PNG."""
+    figures = figures or {}
     out = [
         "# Benchmarks",
         "",
@@ -379,6 +418,8 @@ def render_markdown(report: Report) -> str:
             out += ["", f"**Failed:** {_md_escape(r.error)}"]
         for t in r.tables:
             out += ["", f"### {t.title}", "", markdown_table(t)]
+            if t.title in figures:
+                out += ["", f"![{_md_escape(t.title)}]({figures[t.title]})"]
             if t.notes:
                 out += [""] + [f"- {n}" for n in t.notes]
     return "\n".join(out) + "\n"
@@ -399,8 +440,12 @@ def load_json(path: Path) -> Report:
 
 
 def write_markdown(report: Report, path: Path) -> None:
+    """The page and, beside it under img/, one PNG per table that asks to be drawn."""
+    from benchmarks.plots import draw_figures
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_markdown(report))
+    figures = draw_figures(report, path.parent / "img")
+    path.write_text(render_markdown(report, {t: f"img/{p.name}" for t, p in figures.items()}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
