@@ -47,7 +47,14 @@ test: build lint typecheck
 demo: build
 	$(BIN)/fleetnet demo
 
-bench: build
+# load generators and baselines of the benchmarks only
+BENCH_DEBS := apache2-utils iperf3
+.stamp-bench-debs:
+	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@touch $@
+
+bench: build .stamp-bench-debs
 	$(BIN)/python -m benchmarks.run
 
 # the command and API references are generated from the code; tests fail when they are stale

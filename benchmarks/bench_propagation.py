@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._fleet import BenchError, LocalFleet, fleetnet_module, local_fleet, progress, wait_for
-from benchmarks.report import Baseline, Table
+from benchmarks.report import Baseline, Plot, Table
 
 NAME = "propagation"
 DESCRIPTION = (
@@ -158,12 +158,22 @@ def summarize(s: Samples, quick: bool) -> list[Table]:
         rows=rows,
         baseline=Baseline(column=TARGET_COL, versus=P99, ratio_title="target / p99", lower_is_better=True),
         precision=0,
+        plot=Plot(
+            x="clusters",
+            series=(P50, P99, "c1's own maps p50 (ms)"),
+            group="change",
+            xlabel="clusters in the network",
+            ylabel="propagation latency (ms)",
+        ),
         notes=(
             "Timed (time.monotonic): from the return of the API call that writes the change into c1's object "
             "store (POST /members/c1/kube/apply, /kube/delete or /kube/annotate; its own duration is the 'API "
             "write' column) until the pinned LB maps of every other member — read directly with "
             "ClusterDatapath(<fleet bpffs>, member).services.list_services() every "
-            f"{POLL * 1000:.0f} ms — hold the change for that member's frontend of the global Service.",
+            f"{POLL * 1000:.0f} ms — hold the change for that member's frontend of the global Service. The "
+            "writes go over one kept-open connection to the daemon's socket (fleetnet's CLI client builds a new "
+            "HTTP client, SSL context included, for every request: tens of milliseconds that are not the "
+            "change's).",
             "'p99 from request sent' adds the API call's own duration to each sample: an upper bound, since "
             "the object is committed somewhere inside that call (the hub answers after the commit).",
             "endpoint: a pod (image fleetnet/client, ready as soon as its process runs) labelled for the Service "

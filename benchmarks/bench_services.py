@@ -17,8 +17,10 @@ generators run inside the client pod's network namespace.
    by the same code but with no agent and no eBPF (``_traffic.baseline_topology``). Target:
    fleetnet at 10,000 ≥ 95 % of its 1-service rate, while the iptables curve falls.
 
-Runs of the two sides are interleaved (alternating which goes first), since other work on a shared
-2-core host drifts over seconds; each cell is the median of its runs.
+Other work on a shared 2-core host changes rates several-fold within seconds, so: many short runs in
+rounds, the two sides back to back in alternating order; rates are the best round of each side (other
+work only ever slows a run down), and every run also records the CPU time of the client and the
+server per request, which barely moves under such interference (tables with the medians).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any, TypeVar
 
 from benchmarks import _traffic as traffic
 from benchmarks._fleet import BenchError, LocalFleet, fleetnet_module, local_fleet, progress, wait_for
-from benchmarks.report import Baseline, Table
+from benchmarks.report import Baseline, Plot, Table
 
 T = TypeVar("T")
 
@@ -404,6 +406,13 @@ def _scaling_table(s: Samples, quick: bool) -> Table:
         baseline=Baseline(column=IPT_RATE, versus=FLEET_RATE, ratio_title="fleetnet / iptables", lower_is_better=False),
         precision=1,
         notes=notes,
+        plot=Plot(
+            x="services",
+            series=(FLEET_RATE, IPT_RATE),
+            xlabel="services installed",
+            ylabel="new connections per second",
+            logx=True,
+        ),
     )
 
 

@@ -65,3 +65,12 @@ def test_kubectl_refuses_bad_manifests_and_applies_nothing(fleet: TestFleet) -> 
         assert out["byCluster"] == {"c1": 10}, (url, out)
     pods = {a["pod"] for a in fleet.probe("c1", "client", "http://echo", count=30, namespace="demo")["answers"]}
     assert len(pods) == 2  # both replicas take requests
+    # a service range that is full refuses the Service that would get no ClusterIP, and applies nothing
+    fleet.run("member", "create", "tiny", "--local", "--service-cidr", "172.17.0.0/29")
+    svcs = "\n---\n".join(
+        f"apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}}}\nspec: {{selector: {{a: b}}, ports: [{{port: 80}}]}}"
+        for i in range(6)
+    )
+    p = fleet.run("kubectl", "tiny", "apply", "-f", "-", input=svcs, check=False)
+    assert p.returncode != 0 and "failed to allocate a ClusterIP" in p.stderr
+    assert fleet.json("kubectl", "tiny", "get", "svc") == []

@@ -141,9 +141,16 @@ class Agent:
             self._routes_dirty = False
             remote = self.mesh.remote_nodes() if self.mesh_enabled else []
             self.routes.reconcile(desired_routes(self.cfg.nodes, remote))
+        errors = []
         for f in self.features:
             if synced or not getattr(f, "uses_remote_state", False):
-                f.reconcile()
+                try:
+                    f.reconcile()
+                except Exception as e:  # one feature failing must not stop the others
+                    log.exception("%s reconcile failed", type(f).__name__)
+                    errors.append(f"{type(f).__name__}: {e}")
+        if errors:
+            raise RuntimeError("; ".join(errors))
 
     def status(self) -> dict[str, Any]:
         remotes = self.mesh.status()["clusters"]

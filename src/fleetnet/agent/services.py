@@ -123,7 +123,16 @@ class Services:
         for s in raw_services:
             spec = s.get("spec") or {}
             if spec.get("clusterIP") in (None, ""):
-                ip = allocate_cluster_ip(cfg.service_cidr, (u for u in used if u))
+                try:
+                    ip = allocate_cluster_ip(cfg.service_cidr, (u for u in used if u))
+                except RuntimeError:
+                    log.warning(
+                        "service %s/%s has no ClusterIP: %s is full",
+                        s["metadata"].get("namespace"),
+                        s["metadata"]["name"],
+                        cfg.service_cidr,
+                    )
+                    continue
                 used.add(ip)
                 new = dict(s)
                 new["spec"] = {**spec, "clusterIP": ip, "clusterIPs": [ip]}

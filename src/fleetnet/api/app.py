@@ -158,7 +158,8 @@ def build_app(hub: Hub) -> FastAPI:
 
     @app.post("/members/{name}/kube/apply")
     def kube_apply(name: str, body: models.KubeApply) -> list[dict[str, str]]:
-        return kube.apply(hub.objects(local(name)), body.manifest, body.source)
+        m = local(name)
+        return kube.apply(hub.objects(m), body.manifest, body.source, m.local.service_cidr)
 
     @app.get("/members/{name}/kube/{kind}")
     def kube_get(

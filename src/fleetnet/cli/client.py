@@ -19,18 +19,20 @@ class Client:
     def __init__(self, home: Path, timeout: float = 120.0) -> None:
         self.paths = FleetPaths(home)
         self.timeout = timeout
+        self._client: httpx.Client | None = None
 
     def _http(self) -> httpx.Client:
-        return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.paths.socket)), base_url="http://fleetnet", timeout=self.timeout
-        )
+        # one client for the life of the command; plain HTTP on a unix socket, so no CA bundle to load
+        if self._client is None:
+            transport = httpx.HTTPTransport(uds=str(self.paths.socket), verify=False)
+            self._client = httpx.Client(transport=transport, base_url="http://fleetnet", timeout=self.timeout)
+        return self._client
 
     def alive(self) -> bool:
         if not self.paths.socket.exists():
             return False
         try:
-            with self._http() as c:
-                return c.get("/healthz", timeout=2.0).status_code == 200
+            return self._http().get("/healthz", timeout=2.0).status_code == 200
         except (httpx.HTTPError, OSError):
             return False
 
@@ -40,8 +42,7 @@ class Client:
                 f"no fleetnet daemon is running for {self.paths.home}; start it with `fleetnet up`."
             )
         try:
-            with self._http() as c:
-                r = c.request(method, path, **kw)
+            r = self._http().request(method, path, **kw)
         except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as e:
             raise errors.DaemonNotRunning(
                 f"no fleetnet daemon is running for {self.paths.home}; start it with `fleetnet up`."

@@ -18,10 +18,13 @@ from fleetnet.hub.paths import resolve_home
 class Ctx:
     home: Path
     output: str
+    _client: Client | None = None
 
     @property
     def client(self) -> Client:
-        return Client(self.home)
+        if self._client is None:
+            self._client = Client(self.home)
+        return self._client
 
 
 def ctx(c: typer.Context) -> Ctx:

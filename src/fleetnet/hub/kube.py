@@ -59,8 +59,10 @@ def parse(manifest: str, source: str) -> list[dict[str, Any]]:
     return out
 
 
-def apply(objects: ObjectStore, manifest: str, source: str) -> list[dict[str, str]]:
+def apply(objects: ObjectStore, manifest: str, source: str, service_cidr: str | None = None) -> list[dict[str, str]]:
     docs = parse(manifest, source)
+    if service_cidr is not None:
+        _check_service_room(objects, docs, service_cidr)
     namespaces = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
     namespaces |= {n["metadata"]["name"] for n in objects.list("Namespace")}
     for d in docs:
@@ -82,6 +84,27 @@ def apply(objects: ObjectStore, manifest: str, source: str) -> list[dict[str, st
                 d["spec"] = {**d.get("spec", {}), "clusterIP": ip, "clusterIPs": [ip]}
     results = objects.apply(docs)
     return [{"kind": k[0], "namespace": k[1], "name": k[2], "result": r} for k, r in results]
+
+
+def _check_service_room(objects: ObjectStore, docs: list[dict[str, Any]], service_cidr: str) -> None:
+    """Refuse, as kube-apiserver does, Services that would get no ClusterIP: nothing is applied."""
+    import ipaddress
+
+    existing = {(s["metadata"].get("namespace"), s["metadata"]["name"]) for s in objects.list("Service")}
+    new = [
+        d
+        for d in docs
+        if d["kind"] == "Service"
+        and (d["metadata"].get("namespace") or "default", d["metadata"]["name"]) not in existing
+        and (d.get("spec") or {}).get("clusterIP") != "None"
+    ]
+    room = ipaddress.IPv4Network(service_cidr).num_addresses - 3  # network, broadcast and the reserved .1
+    if new and len(existing) + len(new) > room:
+        raise InvalidInput(
+            f"Service {new[0]['metadata']['name']}: failed to allocate a ClusterIP: the service range "
+            f"{service_cidr} holds {room} services and {len(existing)} exist; delete some, or create the member "
+            "with a larger --service-cidr."
+        )
 
 
 def get(objects: ObjectStore, kind: str, name: str | None, namespace: str | None) -> list[dict[str, Any]]:
