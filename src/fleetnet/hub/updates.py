@@ -32,16 +32,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import replace
 from typing import Any, Protocol
 
 from fleetnet.errors import Conflict, FleetnetError, InvalidInput, NotFound
 from fleetnet.hub.catalog import HubCatalog
 from fleetnet.hub.driver import ClusterDriver
 from fleetnet.hub.fleet import MEMBER, Fleet
+from fleetnet.hub.meshhealth import mesh_problem
 from fleetnet.kube.objstore import ObjectStore
-from fleetnet.local import netlink
 from fleetnet.model.member import Member
 from fleetnet.model.names import check_resource_name
 from fleetnet.plan.updaterun import (
@@ -76,7 +75,6 @@ from fleetnet.plan.updaterun import (
 )
 from fleetnet.plan.updaterun.state import RUN_ACTIVE
 from fleetnet.store.sqlite import Store
-from fleetnet.workloads import probe
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +90,6 @@ _MOVING = RUN_ACTIVE | {S.STOPPING}
 POLL = 1.0  # seconds between looks at the active runs when no event arrives
 AGENT_READY_TIMEOUT = 60.0  # an upgraded member's agent must report its new Cilium within this
 MESH_HEALTH_TIMEOUT = 120.0  # like the mesh controller's connect timeout
-PROBE_TIMEOUT = 1.0
-ECHO_IMAGE = "fleetnet/echo"  # the kubelet's built-in echo server: answers HTTP on its TCP ports
-ECHO_PORT = 8080
 
 
 class UpdateHub(Protocol):
@@ -117,14 +112,6 @@ class UpdateHub(Protocol):
 
 class _Abandoned(Exception):
     """The daemon is shutting down in the middle of an action; the next start hands it out again."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Pod:
-    name: str  # namespace/name
-    netns: str
-    ip: str | None
-    port: int | None  # a TCP port it answers HTTP on (echo pods only)
 
 
 class UpdateController:
@@ -500,7 +487,7 @@ class UpdateController:
     def _check_mesh(self, run_name: str, stage: str, networks: tuple[str, ...]) -> Event:
         deadline = time.monotonic() + self.mesh_timeout
         while True:
-            problem, probes = self._mesh_problem(networks)
+            problem, probes = mesh_problem(self.hub.fleet, self.hub.driver, self.hub.objects, networks)
             if problem is None:
                 log.info("update run %s: mesh health after stage %s: ok (%d probes)", run_name, stage, probes)
                 return MeshHealthResult(
@@ -513,70 +500,6 @@ class UpdateController:
                 return MeshHealthResult(stage, False, f"{problem} (still so after {self.mesh_timeout:.0f} s)")
             if self._stopping.wait(0.5):
                 raise _Abandoned
-
-    def _mesh_problem(self, networks: Sequence[str]) -> tuple[str | None, int]:
-        """The first thing wrong with these networks (None: healthy), and how many probes were answered."""
-        everyone = self.hub.fleet.list_members()
-        probes = 0
-        for net in networks:
-            members = [m for m in everyone if m.mesh is not None and m.mesh.profile == net]
-            for m in members:
-                assert m.mesh is not None
-                if m.mesh.state != "Connected":
-                    return f"member {m.name} of network {net} is {m.mesh.state}", probes
-            for m in members:
-                status = self.hub.driver.remote_status(m)
-                if status is None:
-                    return f"the agent of {m.name} (network {net}) does not answer", probes
-                ready = {s.name for s in status if s.ready}
-                missing = sorted({p.name for p in members} - ready - {m.name})
-                if missing:
-                    return f"the agent of {m.name} does not see {', '.join(missing)} ready (network {net})", probes
-            pods = {m.name: self._pods(m) for m in members}
-            for a in members:
-                for b in members:
-                    src = next(iter(pods[a.name]), None)
-                    dst = next((p for p in pods[b.name] if p.port is not None and p.ip), None)
-                    if a.name == b.name or src is None or dst is None:
-                        continue  # no pod to probe with: the agents' remotes above vouch for the pair
-                    url = f"http://{dst.ip}:{dst.port}/"
-                    try:
-                        answer = netlink.call_in_netns(src.netns, partial(probe.request, url, PROBE_TIMEOUT))
-                        error = answer.error if not answer.ok else None
-                    except FleetnetError as e:
-                        error = str(e)
-                    if error is not None:
-                        return (
-                            f"a request from pod {src.name} in {a.name} to pod {dst.name} in {b.name} "
-                            f"({dst.ip}:{dst.port}) failed: {error}",
-                            probes,
-                        )
-                    probes += 1
-        return None, probes
-
-    def _pods(self, member: Member) -> list[_Pod]:
-        """The member's running pods, echo servers (which answer HTTP) first."""
-        if member.local is None:
-            return []
-        out = []
-        for p in self.hub.objects(member).list("Pod"):
-            st = p.get("status") or {}
-            netns = (st.get("fleetnet") or {}).get("netns")
-            if st.get("phase") != "Running" or not netns:
-                continue
-            containers = p.get("spec", {}).get("containers") or [{}]
-            port = None
-            if containers[0].get("image") == ECHO_IMAGE:
-                tcp = [
-                    int(x["containerPort"])
-                    for c in containers
-                    for x in c.get("ports") or []
-                    if x.get("protocol", "TCP") == "TCP"
-                ]
-                port = tcp[0] if tcp else ECHO_PORT
-            meta = p.get("metadata", {})
-            out.append(_Pod(f"{meta.get('namespace')}/{meta.get('name')}", netns, st.get("podIP"), port))
-        return sorted(out, key=lambda x: (x.port is None, x.name))
 
 
 def _info(m: Member, group: str | None) -> MemberInfo:
