@@ -226,10 +226,10 @@ def processes() -> tuple[list[Box], list[Arrow]]:
         42,
         7,
         "pod namespaces of c1",
-        "veth lxc… to the node, eBPF on it (tcx or tc); pins in <home>/bpffs/c1/",
+        "veth lxc… to the node, eBPF on it (tcx or tc); pins in /run/fleetnet/<prefix>/c1/",
         color=PURE,
     )
-    pods2 = Box(56, 6.5, 42, 7, "pod namespaces of c2", "the same; pins in <home>/bpffs/c2/", color=PURE)
+    pods2 = Box(56, 6.5, 42, 7, "pod namespaces of c2", "the same; pins in /run/fleetnet/<prefix>/c2/", color=PURE)
     underlay = Box(2, 0.5, 96, 4, "underlay namespace <prefix>_u_default: bridge br0, 100.64.0.0/16 (the flat network)")
     boxes = [cli, curl, hub, files, c1, c2, agent1, api1, agent2, api2, pods1, pods2, underlay]
     arrows = [
