@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fleetnet.errors import SystemFailure
+from fleetnet.store.db import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -40,26 +38,10 @@ def key_of(obj: dict[str, Any]) -> Key:
 class ObjectStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as e:
-            raise SystemFailure(f"cannot open the cluster object store {path}: {e}.") from e
-        self._lock = threading.RLock()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
+        self._db = Database(path, _SCHEMA, "the cluster object store")
+        self._conn = self._db.conn
+        self._lock = self._db.lock
+        self._tx = self._db.transaction
 
     def _bump(self, c: sqlite3.Connection) -> int:
         c.execute("UPDATE meta SET value = value + 1 WHERE key='rv'")
@@ -145,5 +127,4 @@ class ObjectStore:
             return int(self._conn.execute("SELECT value FROM meta WHERE key='rv'").fetchone()[0])
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fleetnet.errors import SystemFailure
+from fleetnet.store.db import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -64,26 +63,12 @@ class Tx:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as e:
-            raise SystemFailure(f"cannot open the fleet store {path}: {e}.") from e
-        self._lock = threading.RLock()
+        self._db = Database(path, _SCHEMA, "the fleet store")
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Tx(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
+        with self._db.transaction() as conn:
+            yield Tx(conn)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         with self.tx() as t:
@@ -94,5 +79,4 @@ class Store:
             return t.list(kind)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
