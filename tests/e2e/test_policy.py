@@ -46,6 +46,13 @@ ALLOW_ANY_CLUSTER = cnp(
     - matchExpressions: [{key: io.cilium.k8s.policy.cluster, operator: Exists}]
 """,
 )
+FROM_CLIENTS = cnp(
+    "from-clients",
+    """  endpointSelector: {matchLabels: {app: echo}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+""",
+)
 CLIENT_EGRESS_LOCAL = cnp(
     "client-egress",
     """  endpointSelector: {matchLabels: {app: client}}
@@ -235,6 +242,28 @@ def test_bad_policy_refused(mesh: TestFleet) -> None:
     p = mesh.run("kubectl", "c1", "apply", "-f", "-", input=bad, check=False)
     assert p.returncode != 0 and "operator" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert mesh.json("kubectl", "c1", "get", "cnp", "-n", "demo") == []
+
+
+def test_default_local_cluster_is_switchable_per_network(mesh: TestFleet) -> None:
+    ip = echo_ip(mesh, "c1")
+    mesh.apply("c1", FROM_CLIENTS)
+    try:
+        # Cilium >= 1.19: a selector without a cluster label matches the local cluster only
+        wait_for(lambda: reach(mesh, ip) == {"c1": True, "c2": False, "c3": False}, timeout=10, what="local only")
+        mesh.run("clustermeshprofile", "create", "blue", "--member-selector", "network=blue", "--policy-any-cluster")
+        mesh.json("clustermeshprofile", "apply", "blue")
+        wait_for(lambda: all(reach(mesh, ip).values()), timeout=10, what="clients of every cluster")
+    finally:
+        mesh.run(
+            "clustermeshprofile",
+            "create",
+            "blue",
+            "--member-selector",
+            "network=blue",
+            "--policy-default-local-cluster",
+        )
+        mesh.json("clustermeshprofile", "apply", "blue")
+        remove(mesh, "from-clients")
 
 
 def test_leaving_member_identities_are_drained(mesh: TestFleet) -> None:

@@ -292,6 +292,21 @@ class LocalDriver:
             time.sleep(0.05)
         raise SystemFailure(f"the clustermesh-apiserver of {member.name} was not ready within {timeout:.0f} s.")
 
+    def set_options(self, member: Member, options: ProfileOptions) -> None:
+        """Keep the member's mesh settings (cilium-config) equal to its network's options."""
+        cp = self.cluster_paths(member.name)
+        cfg = self.config(member)
+        if cfg.mesh is None:
+            return
+        mesh = replace(
+            cfg.mesh,
+            require_global_namespace=options.require_global_namespace,
+            policy_default_local_cluster=options.policy_default_local_cluster,
+            service_cache_ttl_seconds=options.service_cache_ttl_seconds,
+        )
+        if mesh != cfg.mesh:
+            replace(cfg, mesh=mesh).write(cp.config)
+
     def set_peers(self, member: Member, ca: CertKeyPair, peers: Sequence[PeerInfo]) -> None:
         cp = self.cluster_paths(member.name)
         cm = cp.clustermesh

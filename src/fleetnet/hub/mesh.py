@@ -266,8 +266,11 @@ class MeshController:
             if m.mesh is not None and m.mesh.state != "Failed" and m.mesh.state != "Disconnecting"
         ]
         infos = {m.name: (known or {}).get(m.name) or self.peer_info(m) for m in members}
+        options = self.fleet.get_profile(name).options
 
         def give(m: Member) -> None:
+            # the network's options may have changed since a member joined: each apply brings them
+            self.driver.set_options(m, options)
             self.driver.set_peers(m, ca, [infos[p.name] for p in members if p.name != m.name])
 
         list(self._pool.map(give, members))
