@@ -74,3 +74,19 @@ def test_kubectl_refuses_bad_manifests_and_applies_nothing(fleet: TestFleet) -> 
     p = fleet.run("kubectl", "tiny", "apply", "-f", "-", input=svcs, check=False)
     assert p.returncode != 0 and "failed to allocate a ClusterIP" in p.stderr
     assert fleet.json("kubectl", "tiny", "get", "svc") == []
+
+
+def test_apply_keeps_annotations_set_by_annotate(fleet: TestFleet) -> None:
+    """kubectl's client-side apply: what `annotate` added survives a re-apply; what the last apply set
+    and the new manifest drops goes."""
+    fleet.up(1)
+    manifest = (Path(__file__).parents[2] / "examples" / "echo-global.yaml").read_text()
+    fleet.apply("c1", manifest)
+    fleet.run("kubectl", "c1", "annotate", "service", "echo", "-n", "demo", "service.cilium.io/shared=false")
+    fleet.apply("c1", manifest)
+    ann = fleet.json("kubectl", "c1", "get", "svc", "echo", "-n", "demo")["metadata"]["annotations"]
+    assert ann["service.cilium.io/shared"] == "false" and ann["service.cilium.io/global"] == "true"
+    fleet.apply("c1", manifest.replace('service.cilium.io/global: "true"', 'example.com/x: "y"'))
+    ann = fleet.json("kubectl", "c1", "get", "svc", "echo", "-n", "demo")["metadata"]["annotations"]
+    assert "service.cilium.io/global" not in ann and ann["service.cilium.io/shared"] == "false"
+    assert ann["example.com/x"] == "y"

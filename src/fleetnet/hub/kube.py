@@ -6,6 +6,7 @@ applied), then written in one transaction. The cluster's agent does the rest.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -76,14 +77,43 @@ def apply(objects: ObjectStore, manifest: str, source: str, service_cidr: str | 
                 "create it first (or in the same file)."
             )
     for d in docs:
+        md = d["metadata"]
+        old = objects.get(d["kind"], "" if d["kind"] in CLUSTER_SCOPED else md["namespace"], md["name"])
+        merge_metadata(d, old)
         if d["kind"] == "Service" and not (d.get("spec") or {}).get("clusterIP"):
             # the allocated ClusterIP stays, as with kubectl apply's merge
-            old = objects.get("Service", d["metadata"]["namespace"], d["metadata"]["name"])
             ip = ((old or {}).get("spec") or {}).get("clusterIP")
             if ip:
                 d["spec"] = {**d.get("spec", {}), "clusterIP": ip, "clusterIPs": [ip]}
     results = objects.apply(docs)
     return [{"kind": k[0], "namespace": k[1], "name": k[2], "result": r} for k, r in results]
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def merge_metadata(new: dict[str, Any], live: dict[str, Any] | None) -> None:
+    """kubectl's client-side apply for labels and annotations: a key the live object has, that this
+    manifest does not name and that the previous apply did not set either, was put there by someone
+    else (``kubectl annotate``) and stays; the manifest is recorded for the next apply."""
+    md = new["metadata"]
+    given = json.dumps({k: v for k, v in new.items() if k != "status"}, sort_keys=True, separators=(",", ":"))
+    if live is not None:
+        live_md = live.get("metadata") or {}
+        live_ann = live_md.get("annotations") or {}
+        try:
+            last_md = (json.loads(live_ann.get(LAST_APPLIED, "null")) or {}).get("metadata") or {}
+        except ValueError:
+            last_md = {}
+        for field in ("labels", "annotations"):
+            mine = dict(md.get(field) or {})
+            previous = last_md.get(field) or {}
+            for k, v in (live_md.get(field) or {}).items():
+                if k != LAST_APPLIED and k not in mine and k not in previous:
+                    mine[k] = v
+            if mine:
+                md[field] = mine
+    md.setdefault("annotations", {})[LAST_APPLIED] = given
 
 
 def _check_service_room(objects: ObjectStore, docs: list[dict[str, Any]], service_cidr: str) -> None:
