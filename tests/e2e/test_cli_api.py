@@ -56,7 +56,7 @@ def test_kubectl_refuses_bad_manifests_and_applies_nothing(fleet: TestFleet) -> 
     # a plain ClusterIP service works in a cluster that is in no network, by every name form
     fleet.apply("c1", (Path(__file__).parents[2] / "examples" / "echo-global.yaml").read_text())
     wait_for(
-        lambda: len([p for p in fleet.pods("c1", "demo") if p["status"].get("phase") == "Running"]) == 3,
+        lambda: len([p for p in fleet.pods("c1", "demo") if p.get("status", {}).get("phase") == "Running"]) == 3,
         timeout=30,
         what="pods running",
     )

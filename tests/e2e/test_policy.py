@@ -103,6 +103,12 @@ def remove(f: TestFleet, *names: str) -> None:
         f.run("kubectl", "c1", "delete", "cnp", n, "-n", "demo", check=False)
 
 
+def remotes_ready(f: TestFleet, member: str) -> int:
+    """Remote clusters the member's agent reports ready; 0 while the agent is down (the CLI says so)."""
+    p = f.run("cilium", member, "status", "-o", "json", check=False)
+    return int(json.loads(p.stdout)["clustermesh"]["ready"]) if p.returncode == 0 else 0
+
+
 def drops(f: TestFleet, member: str) -> int:
     counters = f.json("cilium", member, "status")["features"]["Datapath"]["counters"]
     return sum(v for k, v in counters.items() if k.startswith("DROP_POLICY"))
@@ -224,7 +230,7 @@ def test_agent_restart_keeps_enforcing(mesh: TestFleet) -> None:
         assert procs.wait_until_dead(agent, 5)
         assert reach(mesh, ip) == {"c1": False, "c2": True, "c3": False}  # no agent, same verdicts
         wait_for(
-            lambda: mesh.json("cilium", "c1", "status")["clustermesh"]["ready"] == 2,
+            lambda: remotes_ready(mesh, "c1") == 2,
             timeout=30,
             what="agent back and reconnected",
         )
