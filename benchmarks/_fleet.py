@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
+from fleetnet.cli.client import Client
+from fleetnet.errors import FleetnetError, NotFound
 
 T = TypeVar("T")
 
@@ -59,40 +60,19 @@ def fleetnet_module(name: str) -> Any:
     return importlib.import_module(f"fleetnet.{name}")
 
 
-class Api:
-    """The daemon's REST API over its unix socket, on one kept-open connection.
-
-    Not fleetnet's ``cli.client.Client``: that one builds a new httpx client (and with it an SSL
-    context, tens of milliseconds) for every request, which would be timed as part of every change
-    the propagation benchmark makes.
-    """
-
-    def __init__(self, socket: Path, timeout: float = 120.0) -> None:
-        transport = httpx.HTTPTransport(uds=str(socket), verify=False)
-        self._http = httpx.Client(transport=transport, base_url="http://fleetnet", timeout=timeout, verify=False)
-
-    def close(self) -> None:
-        self._http.close()
+class Api(Client):
+    """fleetnet's own API client (one kept-open connection), with the benchmarks' error type and an
+    optional "absent is fine"."""
 
     def request(self, method: str, path: str, *, missing_ok: bool = False, **kw: Any) -> Any:
-        r = self._http.request(method, path, **kw)
-        if r.status_code == 404 and missing_ok:
-            return None
-        if r.status_code >= 400:
-            raise BenchError(f"{method} {path} answered {r.status_code}: {r.text[:300]}")
-        return r.json() if r.content else None
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> Any:
-        return self.request("POST", path, **kw)
-
-    def put(self, path: str, **kw: Any) -> Any:
-        return self.request("PUT", path, **kw)
-
-    def patch(self, path: str, **kw: Any) -> Any:
-        return self.request("PATCH", path, **kw)
+        try:
+            return super().request(method, path, **kw)
+        except NotFound:
+            if missing_ok:
+                return None
+            raise
+        except FleetnetError as e:
+            raise BenchError(f"{method} {path}: {e}") from e
 
 
 class LocalFleet:
@@ -100,7 +80,7 @@ class LocalFleet:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.client = Api(home / "fleetnet.sock")
+        self.client = Api(home)
         self._profiles: set[str] = set()
 
     # ------------------------------------------------------------ the CLI
@@ -143,7 +123,7 @@ class LocalFleet:
     def remotes(self, name: str) -> dict[str, bool] | None:
         try:
             data = self.client.get(f"/members/{name}/cilium/cluster")
-        except (BenchError, httpx.HTTPError):  # the agent is not answering yet
+        except BenchError:  # the agent is not answering yet
             return None
         return {r["name"]: bool(r.get("ready")) for r in data.get("clusters", [])}
 

@@ -92,7 +92,7 @@ class Kubelet:
         self._pods()
 
     def _deployments(self) -> None:
-        from fleetnet.model.kube import object_from_dict
+        from fleetnet.kube.typed import stored
         from fleetnet.plan.endpoints import deployment_pods
 
         objs = self.agent.objects
@@ -103,11 +103,11 @@ class Kubelet:
         for d in deployments:
             ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
             owned = [p for p in pods if _owner(p) == ("Deployment", name) and p["metadata"].get("namespace") == ns]
-            deploy = object_from_dict(_spec_only(d))
+            deploy = stored(d)
             create, delete = deployment_pods(
-                deploy,  # type: ignore[arg-type]
+                deploy,
                 nodes,
-                [object_from_dict(_spec_only(p)) for p in owned],  # type: ignore[misc]
+                [stored(p) for p in owned],
                 rng=self.rng,
             )
             if create:
@@ -167,8 +167,8 @@ class Kubelet:
                 objs.update_status(key_of(p), st)
 
     def _remove_netns(self, ns: str) -> None:
-        for pid in _pids_in(ns):
-            procs.terminate(procs.ProcRecord(pid=pid, start_time=procs_start(pid), argv=()), timeout=2.0)
+        for rec in procs.records_in_netns([ns]):
+            procs.terminate(rec, timeout=2.0)
         netlink.delete_netns(ns)
         topology.remove_hosts(ns)
 
@@ -270,40 +270,8 @@ class Kubelet:
         )
 
 
-def _spec_only(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object as a user would write it: controller bookkeeping removed, for the strict parser."""
-    meta = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
-    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": meta}
-
-
 def _owner(p: dict[str, Any]) -> tuple[str, str]:
     for ref in p["metadata"].get("ownerReferences") or []:
         if ref.get("controller"):
             return str(ref.get("kind")), str(ref.get("name"))
     return ("", "")
-
-
-def _pids_in(netns: str) -> list[int]:
-    import os
-
-    try:
-        inode = os.stat(f"/var/run/netns/{netns}").st_ino
-    except OSError:
-        return []
-    out = []
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            try:
-                if os.stat(f"/proc/{e}/ns/net").st_ino == inode:
-                    out.append(int(e))
-            except OSError:
-                pass
-    return out
-
-
-def procs_start(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return -1

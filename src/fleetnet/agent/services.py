@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from fleetnet.kube.objstore import key_of
+from fleetnet.kube.typed import stored
 from fleetnet.kvstore.client import KeyValue
 from fleetnet.local import topology
 from fleetnet.model.cilium import ClusterService
-from fleetnet.model.kube import EndpointSlice, Pod, Service, object_from_dict
+from fleetnet.model.kube import EndpointSlice, Pod, Service
 from fleetnet.plan.endpoints import endpoint_slices
 from fleetnet.plan.services import BackendChoice, local_backends_from_slices, select_backends
 
@@ -30,16 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLUSTER_DOMAIN = "cluster.local"
-
-
-def stored(obj: dict[str, Any]) -> Any:
-    """A stored object as a typed value (controller bookkeeping the strict parser does not know removed)."""
-    meta = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
-    out = dict(obj)
-    out["metadata"] = meta
-    if obj.get("kind") == "Pod" and isinstance(obj.get("status"), dict):
-        out["status"] = {k: v for k, v in obj["status"].items() if k != "fleetnet"}
-    return object_from_dict(out)
 
 
 def allocate_cluster_ip(service_cidr: str, used: Iterable[str]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleetnet.kube.objstore import ObjectStore
+from fleetnet.kube.typed import stored
 from fleetnet.model.cilium import IPIdentityPair
 from fleetnet.model.cluster import ClusterConfig
 from fleetnet.model.keys import identity_key, ip_key
@@ -14,7 +15,6 @@ from fleetnet.plan.labels import LabelSet
 
 
 def _global_namespaces(cfg: ClusterConfig, objects: ObjectStore) -> set[str]:
-    from fleetnet.agent.services import stored
     from fleetnet.plan.services import is_global_namespace
 
     default_global = not (cfg.mesh is not None and cfg.mesh.require_global_namespace)

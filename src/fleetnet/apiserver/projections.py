@@ -3,9 +3,10 @@ ipcache entries). Kept apart so each feature adds its prefix without touching th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fleetnet.kube.objstore import ObjectStore
+from fleetnet.kube.typed import stored
 from fleetnet.model.cluster import ClusterConfig
 from fleetnet.model.keys import service_key
 
@@ -13,22 +14,16 @@ if TYPE_CHECKING:
     from fleetnet.apiserver.exporter import Prefix
 
 
-def _typed(obj: dict[str, Any]) -> Any:
-    from fleetnet.agent.services import stored
-
-    return stored(obj)
-
-
 def services_projection(cfg: ClusterConfig, objects: ObjectStore) -> dict[str, bytes]:
     """ClusterService of every global and shared Service in a global namespace (reference §3.3.1)."""
     from fleetnet.plan.services import cluster_service, should_export
 
     default_global = not (cfg.mesh is not None and cfg.mesh.require_global_namespace)
-    namespaces = {n["metadata"]["name"]: _typed(n) for n in objects.list("Namespace")}
-    slices = [_typed(e) for e in objects.list("EndpointSlice")]
+    namespaces = {n["metadata"]["name"]: stored(n) for n in objects.list("Namespace")}
+    slices = [stored(e) for e in objects.list("EndpointSlice")]
     out: dict[str, bytes] = {}
     for raw in objects.list("Service"):
-        svc = _typed(raw)
+        svc = stored(raw)
         ns = svc.meta.namespace or "default"
         if not svc.cluster_ip and not svc.headless:
             continue  # no ClusterIP yet: the agent allocates it, the next pass exports it

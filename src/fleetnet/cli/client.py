@@ -28,6 +28,11 @@ class Client:
             self._client = httpx.Client(transport=transport, base_url="http://fleetnet", timeout=self.timeout)
         return self._client
 
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def alive(self) -> bool:
         if not self.paths.socket.exists():
             return False

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from fleetnet.errors import SystemFailure
+from fleetnet.errors import InvalidInput, SystemFailure
 from fleetnet.hub.driver import PeerInfo, RemoteStatus
 from fleetnet.hub.paths import ClusterPaths, FleetPaths
 from fleetnet.hub.record import Recorder
@@ -74,22 +74,19 @@ class LocalDriver:
             return spec
 
     def _alloc_ips(self, underlay: str, n: int) -> list[str]:
-        import ipaddress
-
         with self.store.tx() as t:
             d = t.get(UNDERLAY, underlay)
             assert d is not None
             used = set(d["used"])
-            hosts = ipaddress.IPv4Network(d["subnet"]).hosts()
             out: list[str] = []
-            for h in hosts:
-                if len(out) == n:
-                    break
-                if str(h) not in used and not str(h).endswith(".0.1"):
-                    out.append(str(h))
-            if len(out) < n:
-                raise SystemFailure(f"underlay {underlay!r} has no free addresses left.")
-            d["used"] = sorted(used | set(out))
+            for _ in range(n):
+                try:
+                    ip = topology.allocate_underlay_ip(d["subnet"], used)
+                except InvalidInput as e:
+                    raise SystemFailure(f"underlay {underlay!r} has no free addresses left.") from e
+                used.add(ip)
+                out.append(ip)
+            d["used"] = sorted(used)
             t.put(UNDERLAY, underlay, d)
         return out
 
@@ -164,7 +161,7 @@ class LocalDriver:
         # pods before nodes
         for ns in sorted(mine, key=lambda n: n.split(topology.SEP)[1] != "p"):
             netlink.delete_netns(ns)
-            shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+            topology.remove_hosts(ns)
         if cp.config.exists() and member.local is not None:
             cfg = ClusterConfig.read(cp.config)
             self._free_ips(member.local.underlay, [n.ip for n in cfg.nodes])

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetnet.hub.paths import FleetPaths
 from fleetnet.hub.record import read_record
 from fleetnet.kube.objstore import ObjectStore
-from fleetnet.local import netlink, procs, topology
+from fleetnet.local import procs, topology
 
 
 @dataclass
@@ -26,27 +27,6 @@ class TeardownReport:
     namespaces: int = 0
     mounts: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _netns_inode(name: str) -> int | None:
-    try:
-        return os.stat(f"/var/run/netns/{name}").st_ino
-    except OSError:
-        return None
-
-
-def _pids_in_netns(inodes: set[int]) -> list[int]:
-    me = os.getpid()
-    found: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
-                found.append(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 def _pod_process_records(paths: FleetPaths) -> list[procs.ProcRecord]:
@@ -83,23 +63,16 @@ def teardown(paths: FleetPaths, *, keep_files: bool = False) -> TeardownReport:
                 report.processes += 1
         except Exception as e:
             report.errors.append(f"process {pr.pid}: {e}")
-    ours = topology.owned_netns(rec.prefix)
-    inodes = {i for i in (_netns_inode(ns) for ns in ours) if i is not None}
-    for pid in _pids_in_netns(inodes):
+    for pr in procs.records_in_netns(topology.owned_netns(rec.prefix)):
         try:
-            os.kill(pid, 9)
+            os.kill(pr.pid, signal.SIGKILL)
             report.processes += 1
         except OSError:
             pass
-    # pods, then nodes, then underlays (their kind is the second part of the name)
-    order = {"p": 0, "n": 1, "u": 2}
-    for ns in sorted(ours, key=lambda n: (order.get(n.split(topology.SEP)[1], 3), n)):
-        try:
-            netlink.delete_netns(ns)
-            report.namespaces += 1
-        except Exception as e:
-            report.errors.append(f"namespace {ns}: {e}")
-        shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+    try:
+        report.namespaces = len(topology.remove_all(rec.prefix))
+    except Exception as e:
+        report.errors.append(f"namespaces of {rec.prefix}: {e}")
     for m in rec.mounts:
         if _unmount(m):
             report.mounts += 1

@@ -27,7 +27,7 @@ import select
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -37,6 +37,7 @@ from fleetnet.local import netlink
 T = TypeVar("T")
 
 ETC_NETNS_DIR = "/etc/netns"
+NETNS_DIR = "/run/netns"  # where named network namespaces are mounted (ip netns, local/netlink.py)
 
 _CLONE_NEWNS = 0x00020000
 _MS_BIND = 0x1000
@@ -113,6 +114,32 @@ def _stat(pid: int) -> tuple[str, int] | None:
     # comm (field 2) may hold spaces and parentheses: fields after it start after the last ')'.
     rest = raw[raw.rindex(b")") + 2 :].split()
     return rest[0].decode(), int(rest[19])
+
+
+def records_in_netns(names: Iterable[str]) -> list[ProcRecord]:
+    """Every process living in one of these named network namespaces (this process excepted): what
+    is left of a fleet's pods and daemons when their own records are gone."""
+    inodes = set()
+    for name in names:
+        try:
+            inodes.add(os.stat(os.path.join(NETNS_DIR, name)).st_ino)
+        except OSError:
+            continue
+    out: list[ProcRecord] = []
+    if not inodes:
+        return out
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino not in inodes:
+                continue
+        except OSError:
+            continue
+        st = _stat(int(entry))
+        if st is not None:
+            out.append(ProcRecord(pid=int(entry), start_time=st[1], argv=(), boot_id=_BOOT_ID))
+    return out
 
 
 def _matches(rec: ProcRecord) -> bool:
