@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import socket
 import sys
 import time
@@ -197,22 +196,24 @@ def latency(netns: str, targets: Sequence[tuple[str, int]], seconds: float) -> l
 
 
 def parse_ab(out: str) -> float:
-    """Requests per second from ab's report; ToolError if it completed none or more than 1 % failed."""
-    rate = re.search(r"Requests per second:\s+([\d.]+)", out)
-    done = re.search(r"Complete requests:\s+(\d+)", out)
-    failed = re.search(r"Failed requests:\s+(\d+)", out)
-    if rate is None or done is None or int(done.group(1)) == 0:
-        raise ToolError(f"ab completed no request: {out.strip()[-300:]}")
-    if failed is not None and int(failed.group(1)) > int(done.group(1)) // 100:
-        raise ToolError(f"ab: {failed.group(1)} of {done.group(1)} requests failed.")
-    return float(rate.group(1))
+    """Requests per second from ab's report (``_traffic.parse_ab``); ToolError if it completed none or
+    more than 1 % failed."""
+    from benchmarks import _traffic  # not at the top: this file also runs as a script in namespaces
+
+    try:
+        return _traffic.parse_ab(out)[0]
+    except _traffic.TrafficError as e:
+        raise ToolError(str(e)) from e
 
 
 def ab_rate(netns: str, host: str, port: int, seconds: float, concurrency: int) -> float:
-    """New-connection HTTP/1.0 requests per second (``ab -c``) from inside ``netns``, for whole seconds."""
-    # -t before -n: -t sets a 50,000 request cap that the later -n lifts; ab reads -t as whole seconds
-    argv = ["ab", "-q", "-r", "-s", "5", "-t", str(max(1, round(seconds))), "-n", "10000000"]
-    return parse_ab(run_in(netns, [*argv, "-c", str(concurrency), f"http://{host}:{port}/"], seconds + 60))
+    """New-connection HTTP/1.0 requests per second (``ab -c``) from inside ``netns`` (``_traffic.ab_rate``)."""
+    from benchmarks import _traffic
+
+    try:
+        return float(_traffic.ab_rate(netns, host, port, seconds, concurrency).value)
+    except _traffic.TrafficError as e:
+        raise ToolError(str(e)) from e
 
 
 def probe(netns: str, host: str, port: int, timeout: float) -> bool:
