@@ -150,14 +150,9 @@ class LocalDriver:
         cp = self.cluster_paths(member.name)
         for role in ("agent", "exporter", "etcd"):
             self._stop(role, member.name)
-        if cp.objects.exists():
-            objects = ObjectStore(cp.objects)
-            for pod in objects.list("Pod"):
-                rec = ((pod.get("status") or {}).get("fleetnet") or {}).get("process")
-                if rec:
-                    procs.terminate(procs.ProcRecord.from_dict(rec))
-            objects.close()
         mine = [n for n in topology.owned_netns(self.prefix) if cluster_owns(self.prefix, member.name, n)]
+        for rec in procs.records_in_netns(mine):  # the pods' containers
+            procs.terminate(rec)
         # pods before nodes
         for ns in sorted(mine, key=lambda n: n.split(topology.SEP)[1] != "p"):
             netlink.delete_netns(ns)

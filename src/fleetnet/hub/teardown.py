@@ -2,22 +2,19 @@
 
 Order matters: processes first (so nothing re-creates what we remove), then namespaces (pods,
 nodes, underlays: deleting a namespace deletes its links and routes), then per-namespace files,
-then bpffs mounts. Processes are ended by recorded pid and start time; as a safety net, any
-process still living inside one of the fleet's namespaces is ended too — such a process can
-only have been started by the fleet.
+then bpffs mounts. Processes are ended by pid and start time: the recorded daemons, and every
+process living inside one of the fleet's namespaces — such a process can only have been started
+by the fleet (pods' containers are found this way, with no store to read).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetnet.hub.paths import FleetPaths
 from fleetnet.hub.record import read_record
-from fleetnet.kube.objstore import ObjectStore
 from fleetnet.local import procs, topology
 
 
@@ -29,33 +26,15 @@ class TeardownReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _pod_process_records(paths: FleetPaths) -> list[procs.ProcRecord]:
-    out: list[procs.ProcRecord] = []
-    clusters = paths.home / "clusters"
-    if not clusters.is_dir():
-        return out
-    for cdir in clusters.iterdir():
-        db = cdir / "kube.db"
-        if not db.exists():
-            continue
-        try:
-            store = ObjectStore(db)
-            for pod in store.list("Pod"):
-                rec = ((pod.get("status") or {}).get("fleetnet") or {}).get("process")
-                if rec:
-                    out.append(procs.ProcRecord.from_dict(rec))
-            store.close()
-        except Exception:  # a damaged store must not stop the teardown
-            continue
-    return out
-
-
 def teardown(paths: FleetPaths, *, keep_files: bool = False) -> TeardownReport:
     report = TeardownReport()
     rec = read_record(paths.state)
     if rec is None:
         return report
-    records = [procs.ProcRecord.from_dict(p) for p in rec.processes.values()] + _pod_process_records(paths)
+    # the recorded daemons by their records; then whatever lives in the fleet's namespaces (the pods'
+    # containers, anything a crash left): a process there can only have been started by the fleet
+    records = [procs.ProcRecord.from_dict(p) for p in rec.processes.values()]
+    records += procs.records_in_netns(topology.owned_netns(rec.prefix))
     for pr in records:
         try:
             if procs.is_alive(pr):
@@ -63,12 +42,6 @@ def teardown(paths: FleetPaths, *, keep_files: bool = False) -> TeardownReport:
                 report.processes += 1
         except Exception as e:
             report.errors.append(f"process {pr.pid}: {e}")
-    for pr in procs.records_in_netns(topology.owned_netns(rec.prefix)):
-        try:
-            os.kill(pr.pid, signal.SIGKILL)
-            report.processes += 1
-        except OSError:
-            pass
     try:
         report.namespaces = len(topology.remove_all(rec.prefix))
     except Exception as e:
