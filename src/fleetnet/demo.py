@@ -135,8 +135,8 @@ class Demo:
     def pods(self, member: str, namespace: str = "default") -> dict[str, Any]:
         return {
             p["metadata"]["name"]: p
-            for p in self.js("kubectl", member, "get", "pods", "-n", namespace)
-            if p.get("status", {}).get("phase") == "Running"
+            for p in self.js("kubectl", member, "get", "pods", "-n", namespace)["items"]
+            if p.get("status", {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
         }
 
     def running(self, member: str, n: int, namespace: str = "default") -> dict[str, Any] | None:

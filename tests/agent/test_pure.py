@@ -1,4 +1,4 @@
-"""The agent's pure helpers: routes from Cilium nodes, ClusterIPs, names in pods, endpoint ids."""
+"""The agent's pure helpers: routes from Cilium nodes, names in pods, endpoint ids."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from fleetnet.agent.datapath import endpoint_id
 from fleetnet.agent.routes import NodeRoute, desired_routes, node_route_from_json
-from fleetnet.agent.services import allocate_cluster_ip, hosts_entries
+from fleetnet.agent.services import hosts_entries
 from fleetnet.apiserver.exporter import cluster_config_value, node_value
 from fleetnet.hub.mesh import profile_state
 from fleetnet.model.cluster import ClusterConfig, NodeConfig
-from fleetnet.model.kube import parse_manifests
+from fleetnet.model.kube_read import read
 from fleetnet.model.member import Member, MeshProperties
 
 
@@ -59,20 +59,15 @@ def test_desired_routes_cover_every_other_node() -> None:
     }
 
 
-@given(st.sets(st.integers(2, 250), max_size=100))
-def test_cluster_ips_are_free_and_in_range(used_hosts: set[int]) -> None:
-    used = {f"172.16.3.{h}" for h in used_hosts}
-    ip = allocate_cluster_ip("172.16.3.0/24", used)
-    assert ip not in used and ip != "172.16.3.1"
-    assert ipaddress.IPv4Address(ip) in ipaddress.IPv4Network("172.16.3.0/24")
-
-
 def test_hosts_entries_name_forms() -> None:
-    svc = parse_manifests(
-        "apiVersion: v1\nkind: Service\nmetadata: {name: echo, namespace: demo}\n"
-        "spec: {clusterIP: 172.16.3.9, selector: {app: e}, ports: [{port: 80}]}\n",
-        "t",
-    )[0]
+    svc = read(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "echo", "namespace": "demo", "uid": "u"},
+            "spec": {"clusterIP": "172.16.3.9", "selector": {"app": "e"}, "ports": [{"port": 80, "protocol": "TCP"}]},
+        }
+    )
     assert hosts_entries([svc], "demo") == {
         "172.16.3.9": ["echo.demo.svc.cluster.local", "echo.demo.svc", "echo.demo", "echo"]
     }

@@ -4,7 +4,6 @@ and ipcache entries of global namespaces (reference §3.3–3.5), with the per-n
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from fleetnet.agent.identity import endpoint_object, identity_object
 from fleetnet.apiserver.identities import identities_projection, ipcache_projection
 from fleetnet.apiserver.projections import services_projection
-from fleetnet.kube.objstore import ObjectStore
 from fleetnet.model.cluster import ClusterConfig, MeshConfig, NodeConfig
 from fleetnet.plan.labels import pod_security_labels
 
@@ -64,9 +62,25 @@ def endpoint_slice(ns: str, svc: str, ip: str) -> dict[str, Any]:
     }
 
 
+class Objects:
+    """What the exporter reads: lists of objects by kind, as its informers hold them."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, list[dict[str, Any]]] = {}
+
+    def apply(self, objs: list[dict[str, Any]]) -> None:
+        for o in objs:
+            self.by_kind.setdefault(o["kind"], []).append(o)
+
+    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        return [
+            o for o in self.by_kind.get(kind, []) if namespace is None or o["metadata"].get("namespace") == namespace
+        ]
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> ObjectStore:
-    objs = ObjectStore(tmp_path / "kube.db")
+def store() -> Objects:
+    objs = Objects()
     objs.apply([namespace("plain", None), namespace("optin", "true"), namespace("optout", "false")])
     for ns in ("plain", "optin", "optout"):
         objs.apply([service(ns, "web", {"service.cilium.io/global": "true"}), endpoint_slice(ns, "web", "10.3.0.5")])
@@ -80,7 +94,7 @@ def store(tmp_path: Path) -> ObjectStore:
     return objs
 
 
-def test_services_exported_by_default_everywhere_but_opted_out(store: ObjectStore) -> None:
+def test_services_exported_by_default_everywhere_but_opted_out(store: Objects) -> None:
     keys = set(services_projection(config(False), store))
     assert keys == {
         "cilium/state/services/v1/c3/plain/web",
@@ -89,7 +103,7 @@ def test_services_exported_by_default_everywhere_but_opted_out(store: ObjectStor
     }
 
 
-def test_services_with_per_namespace_opt_in(store: ObjectStore) -> None:
+def test_services_with_per_namespace_opt_in(store: Objects) -> None:
     out = services_projection(config(True), store)
     assert set(out) == {"cilium/state/services/v1/c3/optin/web"}
     cs = json.loads(out["cilium/state/services/v1/c3/optin/web"])
@@ -98,7 +112,7 @@ def test_services_with_per_namespace_opt_in(store: ObjectStore) -> None:
     assert cs["backends"] == {"10.3.0.5": {"http": {"Protocol": "TCP", "Port": 8080}}}
 
 
-def test_identities_and_ipcache_follow_global_namespaces(store: ObjectStore) -> None:
+def test_identities_and_ipcache_follow_global_namespaces(store: Objects) -> None:
     for i, ns in enumerate(("optin", "optout"), start=1):
         labels = pod_security_labels({"app": "web"}, ns, "c3")
         identity = (3 << 16) + i

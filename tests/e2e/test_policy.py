@@ -200,7 +200,7 @@ def test_egress_policy_and_entity_cluster(mesh: TestFleet) -> None:
 
 def test_policy_applied_while_a_connection_is_open(mesh: TestFleet) -> None:
     ip = echo_ip(mesh, "c1")
-    netns = running(mesh, "c3")["client"]["status"]["fleetnet"]["netns"]
+    netns = mesh.pod_netns("c3", "client", "demo")
     conn = netlink.call_in_netns(netns, lambda: socket.create_connection((ip, 8080), timeout=2))
     try:
 

@@ -30,6 +30,15 @@ def running(fleet: TestFleet, member: str) -> dict[str, Any]:
     return {p["metadata"]["name"]: p for p in fleet.pods(member) if p.get("status", {}).get("phase") == "Running"}
 
 
+def container_record(pod: dict[str, Any]) -> procs.ProcRecord:
+    """The process of a pod's container, from its containerID (fleetnet://<pid>-<start time>)."""
+    from fleetnet.local.podstatus import parse_container_id
+
+    found = parse_container_id(pod["status"]["containerStatuses"][0]["containerID"])
+    assert found is not None
+    return procs.ProcRecord(pid=found[0], start_time=found[1], argv=())
+
+
 def record(fleet: TestFleet, role: str) -> procs.ProcRecord:
     state = json.loads((fleet.home / "state.json").read_text())
     return procs.ProcRecord.from_dict(state["processes"][role])
@@ -55,7 +64,7 @@ def test_daemon_crash_and_restart_do_not_disturb_the_mesh(fleet: TestFleet) -> N
     wait_for(lambda: len(running(fleet, "c1")) == 2 and len(running(fleet, "c2")) == 2, timeout=30, what="pods")
     target = next(p for n, p in running(fleet, "c2").items() if n.startswith("echo-"))["status"]["podIP"]
     assert fleet.probe("c1", "client", f"http://{target}:8080")["answered"] == 1
-    client_netns = running(fleet, "c1")["client"]["status"]["fleetnet"]["netns"]
+    client_netns = fleet.pod_netns("c1", "client")
     daemon = procs.ProcRecord.from_dict(json.loads((fleet.home / "daemon.json").read_text()))
     os.kill(daemon.pid, signal.SIGKILL)  # a crash: no clean-up code runs
     assert procs.wait_until_dead(daemon, 10)
@@ -103,7 +112,7 @@ def test_down_after_a_crash_removes_everything(fleet: TestFleet) -> None:
     wait_for(lambda: len(running(fleet, "c1")) == 2, timeout=30, what="pods")
     state = json.loads((fleet.home / "state.json").read_text())
     recorded = [procs.ProcRecord.from_dict(p) for p in state["processes"].values()]
-    pods = [procs.ProcRecord.from_dict(p["status"]["fleetnet"]["process"]) for p in running(fleet, "c1").values()]
+    pods = [container_record(p) for p in running(fleet, "c1").values()]
     daemon = procs.ProcRecord.from_dict(json.loads((fleet.home / "daemon.json").read_text()))
     os.kill(daemon.pid, signal.SIGKILL)
     assert procs.wait_until_dead(daemon, 10)
@@ -111,3 +120,25 @@ def test_down_after_a_crash_removes_everything(fleet: TestFleet) -> None:
     assert "is down" in p.stdout
     assert fleet.leftovers() == []
     assert not any(procs.is_alive(r) for r in recorded + pods)
+
+
+def test_down_stops_a_daemon_run_in_the_foreground(fleet: TestFleet) -> None:
+    """`fleetnet serve` in a terminal, `fleetnet down` in another: the daemon ends, nothing is left."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FLEETNET_HOME=str(fleet.home))
+    log = open(fleet.home / "serve.out", "wb")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([sys.executable, "-m", "fleetnet.cli.main", "serve"], env=env, stdout=log, stderr=log)
+    log.close()
+    try:
+        wait_for(lambda: fleet.run("status", check=False).returncode == 0, timeout=30, what="the daemon answers")
+        fleet.run("member", "create", "c1", "--local")
+        out = fleet.json("down")
+        assert out["processes"] >= 1
+        assert proc.wait(timeout=20) is not None  # ended by down, not by this test
+        assert fleet.run("status", check=False).returncode != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -126,7 +126,7 @@ def test_unreachable_cluster_withdrawn_after_ttl_and_restored(mesh: TestFleet) -
 def test_agent_restart_keeps_connections_and_reachability(mesh: TestFleet) -> None:
     svc = mesh.json("kubectl", "c1", "get", "svc", "echo", "-n", "demo")
     vip = svc["spec"]["clusterIP"]
-    netns = running(mesh, "c1")["client"]["status"]["fleetnet"]["netns"]
+    netns = mesh.pod_netns("c1", "client", "demo")
     conn = netlink.call_in_netns(netns, lambda: socket.create_connection((vip, 80), timeout=2))
     try:
 

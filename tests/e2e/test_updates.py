@@ -183,7 +183,7 @@ def running(f: TestFleet, member: str) -> dict[str, Any]:
 def test_a_staged_run_with_a_wait_an_approval_and_a_skip_keeps_traffic_flowing(mesh: TestFleet, tmp_path: Path) -> None:
     f = mesh
     vip = f.json("kubectl", "c1", "get", "svc", "echo", "-n", "demo")["spec"]["clusterIP"]
-    netns = running(f, "c1")["client"]["status"]["fleetnet"]["netns"]
+    netns = f.pod_netns("c1", "client", "demo")
     before = versions(f)
     f.run("updatestrategy", "create", "safe", "--stages", stages_file(tmp_path, STAGES))
     f.run(

@@ -89,7 +89,8 @@ def states(fleet: Fleet) -> dict[str, tuple[str, int] | None]:
 def test_apply_joins_selected_members_and_fails_the_unfit(setup: tuple[Fleet, MeshController, FakeDriver]) -> None:
     fleet, mesh, driver = setup
     fleet.create_profile("blue", "network=blue")
-    assert [(r.action, r.name) for r in mesh.what_if("blue")] == [("Add", n) for n in ("c1", "c2", "c3", "tun")]
+    rows = mesh.what_if("blue")
+    assert [(r.action, r.name) for r in rows] == [("Add", "c1"), ("Add", "c2"), ("Add", "c3"), ("Error", "tun")]
     assert driver.joined == []  # what-if changes nothing
     op = apply(mesh, "blue")
     assert op["status"] == "Succeeded"
@@ -101,6 +102,7 @@ def test_apply_joins_selected_members_and_fails_the_unfit(setup: tuple[Fleet, Me
     }
     assert s["tun"] is not None and s["tun"][0] == "Failed"
     assert "native routing" in (fleet.get_member("tun").mesh.error or "")  # type: ignore[union-attr]
+    assert fleet.get_member("tun").mesh.error == rows[3].error  # type: ignore[union-attr]  # the what-if's sentence
     assert driver.peers == {"c1": ["c2", "c3"], "c2": ["c1", "c3"], "c3": ["c1", "c2"]}
     assert fleet.get_profile("blue").status.state == "Degraded"  # one member failed
     assert fleet.get_profile("blue").status.last_applied_selector == "network=blue"

@@ -66,11 +66,6 @@ class FakeDriver:
         return [name for name, _, _ in self.calls]
 
 
-class NoPods:
-    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        return []
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_000_000.0
@@ -86,8 +81,10 @@ class FakeHub:
         self.driver = FakeDriver()
         self.fleet = Fleet(self.store, self.driver, self.catalog)
 
-    def objects(self, member: Member) -> NoPods:
-        return NoPods()
+    prefix = "fntest"
+
+    def pods(self, member: Member) -> list[dict[str, object]]:
+        return []
 
     def member(self, name: str, group: str | None = None, k8s: str = OLD, network: str | None = None) -> None:
         m = self.fleet.create_local_member(name, group=group, kubernetes_version=k8s)

@@ -22,7 +22,11 @@ def test_server_cert_has_cilium_names_and_node_ips() -> None:
     server = clustermesh.server_cert(CA, ["10.0.1.2", "fd00::2"])
     san = server.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert server.common_name == "clustermesh-apiserver.cilium.io"
-    assert san.get_values_for_type(x509.DNSName) == ["clustermesh-apiserver.cilium.io", "*.mesh.cilium.io"]
+    assert san.get_values_for_type(x509.DNSName) == [
+        "clustermesh-apiserver.cilium.io",
+        "*.mesh.cilium.io",
+        "clustermesh-apiserver.kube-system.svc",
+    ]
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == [
         "127.0.0.1",
         "::1",

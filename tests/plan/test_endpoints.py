@@ -1,19 +1,12 @@
-"""The local cluster's EndpointSlice and Deployment controllers."""
+"""EndpointSlices and the pod-template-hash over the typed values."""
 
 from __future__ import annotations
 
-import random
 import re
-from collections import Counter
-from dataclasses import replace
-
-from hypothesis import given
-from hypothesis import strategies as st
 
 from fleetnet.model.kube import (
     Container,
     ContainerPort,
-    Deployment,
     Endpoint,
     EndpointPort,
     ObjectMeta,
@@ -24,7 +17,7 @@ from fleetnet.model.kube import (
     Service,
     ServicePort,
 )
-from fleetnet.plan.endpoints import SAFE_ALPHABET, deployment_pods, endpoint_slices, pod_template_hash
+from fleetnet.plan.endpoints import SAFE_ALPHABET, endpoint_slices, pod_template_hash
 from fleetnet.plan.services import cluster_service
 
 SAFE = f"[{SAFE_ALPHABET}]"
@@ -139,121 +132,11 @@ def test_long_service_names_are_truncated_like_generate_name() -> None:
     assert len(eps.meta.name) == 63 and eps.meta.name.startswith(long[:58])
 
 
-# -------------------------------------------------------------------------- Deployments
+def test_pod_template_hash_is_safe_stable_and_follows_the_template() -> None:
+    def template(args: tuple[str, ...] = ()) -> PodTemplate:
+        return PodTemplate(labels={"app": "echo"}, spec=PodSpec((Container("echo", "fleetnet/echo", args=args),)))
 
-
-def deployment(replicas: int, *, args: tuple[str, ...] = (), name: str = "echo") -> Deployment:
-    template = PodTemplate(
-        labels={"app": "echo"},
-        spec=PodSpec((Container("echo", "fleetnet/echo", args=args, ports=(ContainerPort(8080, "TCP", "http"),)),)),
-    )
-    return Deployment(ObjectMeta(name, "demo"), replicas, {"app": "echo"}, template)
-
-
-def apply(existing: list[Pod], create: list[Pod], delete: list[Pod]) -> list[Pod]:
-    gone = {p.meta.name for p in delete}
-    return [p for p in existing if p.meta.name not in gone] + create
-
-
-def test_pods_are_named_labelled_and_spread() -> None:
-    d = deployment(5)
-    create, delete = deployment_pods(d, ["n1", "n2", "n3"], [], random.Random(1))
-    h = pod_template_hash(d.template)
-    assert delete == [] and len(create) == 5 and 1 <= len(h) <= 10
-    for p in create:
-        assert re.fullmatch(f"echo-{h}-{SAFE}{{5}}", p.meta.name)
-        assert p.meta.labels == {"app": "echo", "pod-template-hash": h} and p.meta.namespace == "demo"
-        assert p.status is None and p.spec.containers == d.template.spec.containers
-    assert [p.spec.node_name for p in create] == ["n1", "n2", "n3", "n1", "n2"]
-    # the same rng gives the same names
-    assert deployment_pods(d, ["n1", "n2", "n3"], [], random.Random(1)) == (create, delete)
-
-
-def test_steady_state_changes_nothing() -> None:
-    d = deployment(3)
-    create, _ = deployment_pods(d, ["n1", "n2"], [], random.Random(2))
-    assert deployment_pods(d, ["n1", "n2"], create, random.Random(3)) == ([], [])
-
-
-def test_scale_down_deletes_newest_first_from_the_busiest_node() -> None:
-    nodes = ["n1", "n2"]
-    create, _ = deployment_pods(deployment(3), nodes, [], random.Random(4))  # n1, n2, n1
-    create2, _ = deployment_pods(deployment(4), nodes, create, random.Random(5))  # + n2
-    pods = create + create2
-    _, delete = deployment_pods(deployment(2), nodes, pods, random.Random(6))
-    assert [p.meta.name for p in delete] == [pods[3].meta.name, pods[2].meta.name]
-    _, delete = deployment_pods(deployment(0), nodes, pods, random.Random(6))
-    assert sorted(p.meta.name for p in delete) == sorted(p.meta.name for p in pods)
-
-
-def test_template_change_replaces_every_pod() -> None:
-    old, _ = deployment_pods(deployment(2), ["n1"], [], random.Random(7))
-    new_d = deployment(2, args=("--v2",))
-    create, delete = deployment_pods(new_d, ["n1"], old, random.Random(8))
-    assert delete == old and len(create) == 2
-    assert all(p.meta.labels["pod-template-hash"] == pod_template_hash(new_d.template) for p in create)
-    assert pod_template_hash(new_d.template) != pod_template_hash(deployment(2).template)
-
-
-def test_pods_on_removed_nodes_are_replaced() -> None:
-    pods, _ = deployment_pods(deployment(4), ["n1", "n2"], [], random.Random(9))
-    create, delete = deployment_pods(deployment(4), ["n1", "n3"], pods, random.Random(10))
-    assert {p.spec.node_name for p in delete} == {"n2"}
-    assert sorted(p.spec.node_name or "" for p in create) == ["n3", "n3"]
-
-
-def test_other_pods_are_left_alone() -> None:
-    mine, _ = deployment_pods(deployment(1), ["n1"], [], random.Random(11))
-    theirs, _ = deployment_pods(deployment(1, name="echo-canary"), ["n1"], [], random.Random(12))
-    hand_made = pod("echo-by-hand", "10.244.1.9")
-    # same labels and selector, but not made by this Deployment
-    assert deployment_pods(deployment(1), ["n1"], [*mine, *theirs, hand_made], random.Random(13)) == ([], [])
-
-
-def test_without_nodes_pods_stay_unscheduled() -> None:
-    create, _ = deployment_pods(deployment(2), [], [], random.Random(14))
-    assert [p.spec.node_name for p in create] == [None, None]
-    replaced, delete = deployment_pods(deployment(2), ["n1"], create, random.Random(15))
-    assert delete == create and [p.spec.node_name for p in replaced] == ["n1", "n1"]
-
-
-def test_names_never_collide() -> None:
-    class Stuck(random.Random):
-        calls = 0
-
-        def choice(self, seq):  # type: ignore[no-untyped-def,override]
-            self.calls += 1
-            return seq[0] if self.calls <= 10 else seq[self.calls % len(seq)]
-
-    create, _ = deployment_pods(deployment(2), ["n1"], [], Stuck())
-    assert len({p.meta.name for p in create}) == 2
-
-
-@given(
-    st.integers(1, 5).map(lambda n: [f"n{i}" for i in range(n)]),
-    st.lists(st.tuples(st.integers(0, 12), st.booleans()), min_size=1, max_size=8),
-    st.integers(0, 2**32 - 1),
-)
-def test_spreading_invariant(nodes: list[str], steps: list[tuple[int, bool]], seed: int) -> None:
-    rng = random.Random(seed)
-    pods: list[Pod] = []
-    version = 0
-    for replicas, new_template in steps:
-        version += new_template
-        d = deployment(replicas, args=(f"v{version}",))
-        create, delete = deployment_pods(d, nodes, pods, rng)
-        names = {p.meta.name for p in pods}
-        assert all(p.meta.name in names for p in delete) and not names & {p.meta.name for p in create}
-        pods = apply(pods, create, delete)
-        assert len(pods) == replicas and len({p.meta.name for p in pods}) == replicas
-        assert {p.meta.labels["pod-template-hash"] for p in pods} <= {pod_template_hash(d.template)}
-        counts = Counter(p.spec.node_name for p in pods)
-        per_node = [counts[n] for n in nodes]
-        assert max(per_node) - min(per_node) <= 1
-        assert deployment_pods(d, nodes, pods, rng) == ([], [])
-
-
-def test_replace_keeps_template_values() -> None:
-    d = deployment(1)
-    (p,), _ = deployment_pods(d, ["n1"], [], random.Random(16))
-    assert replace(p.spec, node_name=None) == d.template.spec
+    h = pod_template_hash(template())
+    assert re.fullmatch(f"{SAFE}{{1,10}}", h)
+    assert pod_template_hash(template()) == h
+    assert pod_template_hash(template(("--v2",))) != h

@@ -69,6 +69,7 @@ def member(
     cid: int = 1,
     state: str = "Connected",
     index: int = 1,
+    pod_cidr: str | None = None,
 ) -> Member:
     mesh = (
         None
@@ -81,7 +82,10 @@ def member(
         cilium_version="1.18.3",
         labels=labels or {},
         local=LocalClusterSpec(
-            index=index, pod_cidr=cidr.default_pod_cidr(index), service_cidr=cidr.default_service_cidr(index), nodes=1
+            index=index,
+            pod_cidr=pod_cidr or cidr.default_pod_cidr(index),
+            service_cidr=cidr.default_service_cidr(min(index, cidr.MAX_LOCAL_CLUSTERS)),
+            nodes=1,
         ),
         mesh=mesh,
     )
@@ -89,21 +93,27 @@ def member(
 
 def test_whatif_rows_add_remove_nochange_error() -> None:
     ms = [
-        member("c1", {"network": "blue"}),
-        member("c2", {"network": "blue"}, profile="blue"),
-        member("c3", {}, profile="blue"),
-        member("c4", {"network": "blue"}, profile="red"),
-        member("c5", {"network": "green"}),
+        member("c1", {"network": "blue"}, index=1),
+        member("c2", {"network": "blue"}, profile="blue", index=2),
+        member("c3", {}, profile="blue", index=3),
+        member("c4", {"network": "blue"}, profile="red", index=4),
+        member("c5", {"network": "green"}, index=5),
     ]
-    rows = plan_apply("blue", parse_selector("network=blue"), ms)
+    rows = plan_apply("blue", parse_selector("network=blue"), ms, known)
     assert [(r.action, r.name) for r in rows] == [("Add", "c1"), ("-", "c2"), ("Remove", "c3"), ("Error", "c4")]
     assert rows[3].error is not None and "'red'" in rows[3].error
 
 
 def test_whatif_network_full_is_error_row() -> None:
-    staying = [member(f"m{i:03d}", {"n": "x"}, profile="p", cid=i + 1) for i in range(MAX_MEMBERS_PER_NETWORK - 1)]
-    new = [member("za", {"n": "x"}), member("zb", {"n": "x"})]
-    rows = plan_apply("p", parse_selector("n=x"), staying + new)
+    staying = [
+        member(f"m{i:03d}", {"n": "x"}, profile="p", cid=i + 1, index=i + 1, pod_cidr=f"10.200.{i}.0/24")
+        for i in range(MAX_MEMBERS_PER_NETWORK - 1)
+    ]
+    new = [
+        member("za", {"n": "x"}, index=300, pod_cidr="10.201.0.0/24"),
+        member("zb", {"n": "x"}, index=301, pod_cidr="10.202.0.0/24"),
+    ]
+    rows = plan_apply("p", parse_selector("n=x"), staying + new, known)
     by = {r.name: r for r in rows}
     assert by["za"].action == "Add"
     assert by["zb"].action == "Error" and "255" in (by["zb"].error or "")
@@ -111,8 +121,11 @@ def test_whatif_network_full_is_error_row() -> None:
 
 @given(st.lists(st.tuples(st.booleans(), st.sampled_from([None, "p", "q"])), max_size=30))
 def test_whatif_is_a_partition(spec: list[tuple[bool, str | None]]) -> None:
-    ms = [member(f"m{i}", {"n": "x"} if sel else {}, profile=prof, cid=i + 1) for i, (sel, prof) in enumerate(spec)]
-    rows = plan_apply("p", parse_selector("n=x"), ms)
+    ms = [
+        member(f"m{i}", {"n": "x"} if sel else {}, profile=prof, cid=i + 1, index=i + 1)
+        for i, (sel, prof) in enumerate(spec)
+    ]
+    rows = plan_apply("p", parse_selector("n=x"), ms, known)
     names = [r.name for r in rows]
     assert len(names) == len(set(names))
     for m, (sel, prof) in zip(ms, spec, strict=True):

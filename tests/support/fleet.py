@@ -48,11 +48,20 @@ class TestFleet:
         state = json.loads((self.home / "state.json").read_text())
         self.prefix = state["prefix"]
 
-    def apply(self, member: str, manifest: str) -> Any:
-        return self.json("kubectl", member, "apply", "-f", "-", input=manifest)
+    def apply(self, member: str, manifest: str) -> list[dict[str, Any]]:
+        """`kubectl apply -f -`; the objects as kubectl prints them (one object, or a List of them)."""
+        out = self.json("kubectl", member, "apply", "-f", "-", input=manifest)
+        return list(out["items"]) if out.get("kind") == "List" else [out]
 
     def pods(self, member: str, namespace: str = "default") -> list[dict[str, Any]]:
-        return list(self.json("kubectl", member, "get", "pods", "-n", namespace))
+        return list(self.json("kubectl", member, "get", "pods", "-n", namespace)["items"])
+
+    def pod_netns(self, member: str, pod: str, namespace: str = "default") -> str:
+        """The network namespace of a local cluster's pod (its name is derived, not stored)."""
+        from fleetnet.local import topology
+
+        assert self.prefix is not None
+        return topology.pod_netns(self.prefix, member, namespace, pod)
 
     def exec(
         self, member: str, pod: str, *cmd: str, namespace: str = "default", check: bool = False

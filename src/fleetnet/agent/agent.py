@@ -1,11 +1,12 @@
 """The agent of one local cluster: what cilium-agent (and, for emulated clusters, the kubelet and
 the controllers) do on a real cluster.
 
-It runs inside the cluster's first node namespace (host network), reads only its own folder —
-``cluster.json`` (its cilium-config), the clustermesh config directory, the cluster's object
-store — and its remote clusters' etcds, and programs the host: pod namespaces, routes, eBPF maps.
-It serves Cilium-style status on a unix socket. The loop polls its inputs (cheap reads) and
-reconciles what changed; slow effects run in a worker thread so the remote watches never stall.
+It runs inside the cluster's first node namespace (host network), reads its own folder —
+``cluster.json`` (its cilium-config) and the clustermesh config directory —, the cluster's
+Kubernetes API (list+watch, as the kubelet and as ServiceAccount ``kube-system/cilium``) and its
+remote clusters' etcds, and programs the host: pod namespaces, routes, eBPF maps. It serves
+Cilium-style status on a unix socket. A watch event or a changed file wakes the loop, which
+reconciles; slow effects run in a worker thread so the remote watches never stall.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from fleetnet.agent.clustermesh import ClusterMesh
+from fleetnet.agent.objects import AgentObjects
 from fleetnet.agent.routes import RouteReconciler, desired_routes
 from fleetnet.hub.paths import ClusterPaths
-from fleetnet.kube.objstore import ObjectStore
+from fleetnet.kube.client import KubeClient
+from fleetnet.kube.objects import ClusterObjects
 from fleetnet.model.cluster import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -33,13 +36,40 @@ HEALTH = 1.0
 # synchronised once, or this long: Cilium's clustermesh-sync-timeout. Pruning it from an empty view
 # would cut cross-cluster traffic for as long as the remotes take to reconnect.
 SYNC_TIMEOUT = 30.0
+# what each of the agent's two identities watches
+KUBELET_KINDS = ("Pod", "Node", "Lease")
+CILIUM_KINDS = (
+    "Namespace",
+    "Service",
+    "EndpointSlice",
+    "CiliumNetworkPolicy",
+    "CiliumClusterwideNetworkPolicy",
+    "CiliumIdentity",
+    "CiliumEndpoint",
+    "CiliumNode",
+)
 
 
 class Agent:
     def __init__(self, cluster_dir: Path) -> None:
         self.paths = ClusterPaths(cluster_dir)
         self.cfg = ClusterConfig.read(self.paths.config)
-        self.objects = ObjectStore(self.paths.objects)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        kubelet_kc, cilium_kc = self.paths.kubeconfig("kubelet"), self.paths.kubeconfig("cilium")
+        self.kubelet_objects = ClusterObjects(
+            lambda: KubeClient.from_kubeconfig(kubelet_kc, user_agent="kubelet/fleetnet"),
+            KUBELET_KINDS,
+            self._object_changed,
+            field_manager="kubelet",
+        )
+        self.cilium_objects = ClusterObjects(
+            lambda: KubeClient.from_kubeconfig(cilium_kc, user_agent="cilium-agent/fleetnet"),
+            CILIUM_KINDS,
+            self._object_changed,
+            field_manager="cilium-agent",
+            patch_kinds=("CiliumEndpoint",),
+        )
+        self.objects = AgentObjects(self.kubelet_objects, self.cilium_objects)
         self.started = time.time()
         self.mesh = ClusterMesh(self.cfg.name, self.cfg.cluster_id, self.paths.clustermesh, self._mark_dirty)
         self.routes = RouteReconciler()
@@ -56,17 +86,29 @@ class Agent:
         self._routes_dirty = True
         self._dirty.set()
 
+    def _object_changed(self) -> None:
+        """From an informer's thread: wake the loop."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._dirty.set)
+
     @property
     def mesh_enabled(self) -> bool:
-        # Cilium creates the ClusterMesh subsystem only with a cluster id and a config directory
-        return self.cfg.cluster_id != 0 and self.cfg.mesh is not None
+        return self.cfg.mesh_enabled
 
     async def run(self) -> None:
         from fleetnet.agent.api import serve_api
         from fleetnet.agent.features import load_features
 
-        self.features = load_features(self)
+        self._loop = asyncio.get_running_loop()
+        self.features, self.datapath = load_features(
+            lambda: self.cfg, self.paths, self.objects, self.kubelet_objects, self.mesh
+        )
         api = asyncio.create_task(serve_api(self, self.paths.agent_socket))
+        self.objects.start()
+        # nothing is decided from an empty view: the kubelet would take every running pod for deleted
+        while not await asyncio.to_thread(self.objects.wait_synced, 5.0):
+            log.warning("waiting for the API server of %s", self.cfg.name)
         cfg_mtime = 0.0
         cm_mtime = -1.0
         rev = -1
@@ -108,6 +150,7 @@ class Agent:
                     pass
         finally:
             api.cancel()
+            self.objects.stop()
             await self.mesh.close()
 
     def _ttl_due(self, last_full: float, now: float) -> bool:

@@ -12,15 +12,14 @@ import ipaddress
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from fleetnet.agent.sandboxes import Sandboxes
 from fleetnet.datapath.loader import ClusterDatapath, is_bpffs, mount_bpffs
 from fleetnet.datapath.maps import Backend, EndpointInfo, Frontend
 from fleetnet.local import netlink, topology
+from fleetnet.model.cluster import ClusterConfig
 from fleetnet.plan.services import BackendChoice
-
-if TYPE_CHECKING:
-    from fleetnet.agent.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +41,8 @@ def desired_lb(choices: Iterable[BackendChoice]) -> dict[Frontend, list[Backend]
 
 
 class Datapath:
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-        cfg = agent.cfg
+    def __init__(self, cfg: ClusterConfig, sandboxes: Sandboxes) -> None:
+        self.sandboxes = sandboxes
         bpffs = Path(cfg.bpffs)
         bpffs.mkdir(parents=True, exist_ok=True)
         if not is_bpffs(bpffs):
@@ -54,7 +52,6 @@ class Datapath:
         log.info("datapath of %s %s", cfg.name, "loaded" if fresh else "restored from pins")
         self._lb: dict[Frontend, list[Backend]] | None = None
         self.identities: dict[str, int] = {}  # pod IP → identity, set by the policy feature
-        agent.datapath = self
 
     def endpoint_info(self, ip: str) -> EndpointInfo:
         return EndpointInfo(endpoint_id(ip), self.identities.get(ip, PLACEHOLDER_IDENTITY), ip)
@@ -65,16 +62,12 @@ class Datapath:
     def reconcile(self) -> None:
         # after a restart, or when a pod's sandbox was made before the datapath: attach is idempotent
         attached = {(ns, ifname) for ns, ifname in self.dp.attachments()}
-        for p in self.agent.objects.list("Pod"):
-            f = (p.get("status") or {}).get("fleetnet") or {}
-            ip = (p.get("status") or {}).get("podIP")
-            if not (f.get("nodeNetns") and f.get("ifname") and ip):
-                continue
-            if (f["nodeNetns"], f["ifname"]) not in attached and netlink.netns_exists(f["nodeNetns"]):
+        for sb in self.sandboxes.all():
+            if (sb.node_netns, sb.ifname) not in attached and netlink.netns_exists(sb.node_netns):
                 try:
-                    self.dp.attach(f["nodeNetns"], f["ifname"], self.endpoint_info(ip))
+                    self.dp.attach(sb.node_netns, sb.ifname, self.endpoint_info(sb.ip))
                 except Exception as e:
-                    log.warning("attaching the datapath to pod %s failed: %s", p["metadata"]["name"], e)
+                    log.warning("attaching the datapath to pod %s/%s failed: %s", sb.namespace, sb.name, e)
         self.dp.prune()
 
     def sync_services(self, choices: Iterable[BackendChoice]) -> None:

@@ -12,17 +12,19 @@ every local and remote pod IP with its identity.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from fleetnet.agent.clustermesh import ClusterMesh
+from fleetnet.agent.datapath import Datapath, endpoint_id
+from fleetnet.agent.objects import AgentObjects
 from fleetnet.datapath.maps import IpcacheEntry
-from fleetnet.kube.objstore import key_of
+from fleetnet.kube.objects import key_of
 from fleetnet.kvstore.client import KeyValue
 from fleetnet.model.cilium import IPIdentityPair
+from fleetnet.model.cluster import ClusterConfig
 from fleetnet.plan.identity import allocate, identity_range, validate_remote_identity
 from fleetnet.plan.labels import LabelSet, pod_security_labels
-
-if TYPE_CHECKING:
-    from fleetnet.agent.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +59,25 @@ def endpoint_object(pod: dict[str, Any], endpoint_id: int, identity: int, labels
 class Identities:
     uses_remote_state = True
 
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    def __init__(
+        self, objects: AgentObjects, mesh: ClusterMesh, config: Callable[[], ClusterConfig], datapath: Datapath
+    ) -> None:
+        self.objects = objects
+        self.mesh = mesh
+        self.config = config
+        self.datapath = datapath
         self.local: dict[int, LabelSet] = {}
         self.pods: dict[str, tuple[int, LabelSet, dict[str, Any]]] = {}  # pod IP → (identity, labels, pod)
         self.remote_ids: dict[str, dict[int, LabelSet]] = {}
         self.remote_ips: dict[str, dict[str, int]] = {}  # cluster → ip → identity
         self.remote_pods: dict[str, dict[str, tuple[str, str]]] = {}  # cluster → ip → (namespace, pod)
         self._ipcache: dict[str, IpcacheEntry] | None = None
-        agent.mesh.handlers["identities"] = (self._id_upsert, self._id_delete)
-        agent.mesh.handlers["endpoints"] = (self._ip_upsert, self._ip_delete)
+        mesh.handlers["identities"] = (self._id_upsert, self._id_delete)
+        mesh.handlers["endpoints"] = (self._ip_upsert, self._ip_delete)
 
     # ---------------------------------------------------------------- remote
     def _remote_id(self, cluster: str) -> int | None:
-        rc = self.agent.mesh.remotes.get(cluster)
+        rc = self.mesh.remotes.get(cluster)
         return None if rc is None else rc.cluster_id
 
     def _id_upsert(self, cluster: str, kv: KeyValue) -> None:
@@ -118,18 +125,16 @@ class Identities:
     def known(self) -> dict[int, LabelSet]:
         """Every identity this cluster knows: its own and those of connected remotes."""
         out = dict(self.local)
-        if self.agent.mesh_enabled:
+        if self.config().mesh_enabled:
             for cluster, ids in self.remote_ids.items():
-                if cluster in self.agent.mesh.remotes:
+                if cluster in self.mesh.remotes:
                     out.update(ids)
         return out
 
     # ---------------------------------------------------------------- local allocation
     def reconcile(self) -> None:
-        from fleetnet.agent.datapath import endpoint_id
-
-        objs = self.agent.objects
-        cfg = self.agent.cfg
+        objs = self.objects
+        cfg = self.config()
         namespaces = {n["metadata"]["name"]: n for n in objs.list("Namespace")}
         existing: dict[LabelSet, int] = {}
         for o in objs.list(IDENTITY_KIND):
@@ -172,7 +177,7 @@ class Identities:
             objs.delete(gone)
         self.local = {i: lbl for i, lbl in in_use}
         self.pods = pods
-        dp = self.agent.datapath
+        dp = self.datapath
         if dp is not None:
             dp.identities = {ip: v[0] for ip, v in pods.items()}
             self._refresh_endpoints(dp)
@@ -191,11 +196,11 @@ class Identities:
                 dp.dp.endpoints.upsert(rec.ifindex, info, rec.netns_inode)
 
     def _sync_ipcache(self, dp: Any) -> None:
-        cid = self.agent.cfg.cluster_id
+        cid = self.config().cluster_id
         desired = {f"{ip}/32": IpcacheEntry(identity, cid) for ip, (identity, _l, _p) in self.pods.items()}
-        if self.agent.mesh_enabled:
+        if self.config().mesh_enabled:
             for cluster, ips in self.remote_ips.items():
-                rc = self.agent.mesh.remotes.get(cluster)
+                rc = self.mesh.remotes.get(cluster)
                 if rc is None or rc.cluster_id is None:
                     continue
                 for prefix, identity in ips.items():
@@ -222,7 +227,7 @@ class Identities:
         if path != "identity":
             return None
         out = [
-            {"id": i, "cluster": self.agent.cfg.name, "labels": lbl.to_cilium_key()}
+            {"id": i, "cluster": self.config().name, "labels": lbl.to_cilium_key()}
             for i, lbl in sorted(self.local.items())
         ]
         for cluster, ids in sorted(self.remote_ids.items()):

@@ -1,34 +1,42 @@
-"""Pods of a local cluster: the Deployment controller, the scheduler and the kubelet in one.
+"""The kubelet of a local cluster's nodes: runs the pods bound to them and reports on them.
 
-Each pod is a network namespace with a veth to its node and an address from the node's pod CIDR
-(``local/topology.py``); its container is a process started inside that namespace. Runtime facts
-(namespace, interface, process record, node) live in the pod's ``status.fleetnet`` so a restarted
-agent adopts running pods instead of recreating them, and ``fleetnet down`` can end them.
+For every pod whose ``spec.nodeName`` is one of this cluster's nodes: a sandbox (a network
+namespace with a veth to its node and an address from the node's pod CIDR, ``local/topology.py``),
+the datapath attached before any container starts (Cilium's CNI ADD), then one host process per
+container inside the namespace (``local/images.py`` says what each image runs). Status goes to the
+API through ``/status`` in the kubelet's own shapes (``local/podstatus.py``); containers that exit
+are restarted per ``restartPolicy`` with the kubelet's back-off; a pod marked for deletion gets
+SIGTERM, SIGKILL after its grace period, and is then deleted with grace 0. The kubelet also
+registers the cluster's Nodes and renews their Leases. Runtime facts live in ``Sandboxes``.
 """
 
 from __future__ import annotations
 
 import logging
-import random
+import os
 import sys
-from collections import Counter
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Protocol
 
-from fleetnet.kube.objstore import key_of
-from fleetnet.local import netlink, procs, topology
-from fleetnet.model.cluster import NodeConfig
-
-if TYPE_CHECKING:
-    from fleetnet.agent.agent import Agent
+from fleetnet.agent.sandboxes import Container, Sandbox, Sandboxes
+from fleetnet.local import images, netlink, procs, topology
+from fleetnet.local.podstatus import ContainerState, container_id, pod_status
+from fleetnet.model.cluster import ClusterConfig, NodeConfig
 
 log = logging.getLogger(__name__)
 
-ECHO_IMAGE = "fleetnet/echo"
-CLIENT_IMAGE = "fleetnet/client"
-DEFAULT_ECHO_PORT = 8080
+BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
+LEASE_RENEW = 10.0
 
 
-def _listening_tcp_ports(pid: int) -> set[int]:
+def now_rfc3339(t: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if t is None else t))
+
+
+def listening_tcp_ports(pid: int) -> set[int]:
     """TCP ports in LISTEN in the network namespace of ``pid`` (read from /proc, no exec)."""
     ports: set[int] = set()
     try:
@@ -43,235 +51,398 @@ def _listening_tcp_ports(pid: int) -> set[int]:
     return ports
 
 
-def container_ports(pod: dict[str, Any]) -> tuple[list[int], list[int]]:
-    tcp: list[int] = []
-    udp: list[int] = []
-    for c in pod["spec"].get("containers") or []:
-        for p in c.get("ports") or []:
-            (udp if p.get("protocol") == "UDP" else tcp).append(int(p["containerPort"]))
-    return tcp, udp
+class Objects(Protocol):
+    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]: ...
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def apply(self, objs: Any) -> Any: ...
+    def update_status(self, key: tuple[str, str, str], status: dict[str, Any]) -> bool: ...
+    def delete(self, keys: Any, grace_period: int | None = None) -> Any: ...
 
 
-def image_of(pod: dict[str, Any]) -> str:
-    containers = pod["spec"].get("containers") or [{}]
-    return str(containers[0].get("image", ""))
+SandboxHook = Callable[[topology.PodSpec], None]
 
 
 class Kubelet:
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-        self.rng = random.Random()
-        self.restarts: Counter[tuple[str, str, str]] = Counter()
+    def __init__(
+        self,
+        objects: Objects,
+        config: Callable[[], ClusterConfig],
+        sandboxes: Sandboxes,
+        logs_dir: str,
+        run_dir: str,
+        on_sandbox: Sequence[SandboxHook] = (),
+    ) -> None:
+        self.objects = objects
+        self.config = config
+        self.sandboxes = sandboxes
+        self.logs_dir = logs_dir
+        self.run_dir = run_dir
+        self.on_sandbox = list(on_sandbox)
+        self._terminating: set[str] = set()
+        self._killer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubelet-kill")
+        self._lease_at = 0.0
+        self._registered: dict[str, tuple[str, str]] = {}
 
-    # ---------------------------------------------------------------- helpers
     @property
-    def prefix(self) -> str:
-        return self.agent.cfg.fleet_prefix
-
-    def node_spec(self, n: NodeConfig) -> topology.NodeSpec:
-        # pods need only the node's namespace, name and pod CIDR; the underlay is not touched here
-        ul = topology.UnderlaySpec(name="", netns="", bridge="", subnet="0.0.0.0/0")
-        return topology.NodeSpec(
-            cluster=self.agent.cfg.name, name=n.name, netns=n.netns, underlay=ul, ip=n.ip, pod_cidr=n.pod_cidr
-        )
+    def cfg(self) -> ClusterConfig:
+        return self.config()
 
     def status(self) -> dict[str, Any]:
-        pods = self.agent.objects.list("Pod")
-        running = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
-        return {"summary": f"{running}/{len(pods)} pods running", "pods": len(pods), "running": running}
+        mine = self._my_pods()
+        running = sum(1 for p in mine if (p.get("status") or {}).get("phase") == "Running")
+        return {"summary": f"{running}/{len(mine)} pods running", "pods": len(mine), "running": running}
 
-    # ---------------------------------------------------------------- reconcile
+    def _my_pods(self) -> list[dict[str, Any]]:
+        nodes = {n.name for n in self.cfg.nodes}
+        return [p for p in self.objects.list("Pod") if (p.get("spec") or {}).get("nodeName") in nodes]
+
+    # ------------------------------------------------------------------ reconcile
     def reconcile(self) -> None:
-        try:
-            self._deployments()
-        finally:
-            self._pods()
+        self.register_nodes()
+        self._sync_pods()
 
     def check(self) -> None:
-        """The periodic health check: restart dead containers, notice pods that became ready."""
-        self._pods()
+        """The periodic pass: containers that died, pods that became ready, leases."""
+        if time.monotonic() - self._lease_at > LEASE_RENEW:
+            self.register_nodes(force=True)
+        self._sync_pods()
 
-    def _deployments(self) -> None:
-        from fleetnet.kube.typed import stored
-        from fleetnet.plan.endpoints import deployment_pods
-
-        objs = self.agent.objects
-        pods = objs.list("Pod")
-        nodes = [n.name for n in self.agent.cfg.nodes]
-        deployments = objs.list("Deployment")
-        live = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in deployments}
-        for d in deployments:
-            ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
-            owned = [p for p in pods if _owner(p) == ("Deployment", name) and p["metadata"].get("namespace") == ns]
-            deploy = stored(d)
-            create, delete = deployment_pods(
-                deploy,
-                nodes,
-                [stored(p) for p in owned],
-                rng=self.rng,
-            )
-            if create:
-                docs = []
-                for p in create:
-                    doc = p.to_dict()
-                    doc["metadata"]["ownerReferences"] = [
-                        {"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "controller": True}
-                    ]
-                    docs.append(doc)
-                objs.apply(docs)
-            if delete:
-                objs.delete([("Pod", p.meta.namespace or ns, p.meta.name) for p in delete])
-            ready = sum(
-                1
-                for p in objs.list("Pod", ns)
-                if _owner(p) == ("Deployment", name) and (p.get("status") or {}).get("phase") == "Running"
-            )
-            status = {"replicas": d["spec"].get("replicas", 1), "readyReplicas": ready}
-            if d.get("status") != status:
-                objs.update_status(key_of(d), status)
-        # garbage collection: pods whose Deployment is gone
-        orphans = [
-            key_of(p)
-            for p in pods
-            if _owner(p)[0] == "Deployment" and (p["metadata"].get("namespace"), _owner(p)[1]) not in live
-        ]
-        if orphans:
-            objs.delete(orphans)
-
-    def _pods(self) -> None:
-        objs = self.agent.objects
-        cfg = self.agent.cfg
+    def _sync_pods(self) -> None:
+        cfg = self.cfg
         nodes = {n.name: n for n in cfg.nodes}
-        pods = objs.list("Pod")
-        wanted = {
-            topology.pod_netns(self.prefix, cfg.name, p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods
-        }
-        # pods that disappeared from the store: end their process, remove their namespace
-        pod_prefix = f"{self.prefix}{topology.SEP}p{topology.SEP}{cfg.name}{topology.SEP}"
+        pods = self._my_pods()
+        live_uids = {p["metadata"]["uid"] for p in pods}
+        # sandboxes whose pod is gone from the API (force-deleted, or deleted while we were down)
+        for sb in self.sandboxes.all():
+            if sb.uid not in live_uids and sb.uid not in self._terminating:
+                self._remove_sandbox(sb)
+        pod_prefix = f"{cfg.fleet_prefix}{topology.SEP}p{topology.SEP}{cfg.name}{topology.SEP}"
+        known = {sb.netns for sb in self.sandboxes.all()}
         for ns in netlink.list_netns(pod_prefix):
-            if ns not in wanted:
-                self._remove_netns(ns)
-        load = Counter(((p.get("status") or {}).get("fleetnet") or {}).get("node") for p in pods)
-        used: dict[str, set[str]] = {n: set() for n in nodes}
+            if ns not in known:
+                _remove_netns(ns)
         for p in pods:
-            f = (p.get("status") or {}).get("fleetnet") or {}
-            if f.get("node") in used and (p.get("status") or {}).get("podIP"):
-                used[f["node"]].add(p["status"]["podIP"])
-        for p in pods:
+            uid = p["metadata"]["uid"]
             try:
-                self._ensure_pod(p, nodes, load, used)
+                if p["metadata"].get("deletionTimestamp"):
+                    self._terminate(p)
+                else:
+                    self._ensure(p, nodes[p["spec"]["nodeName"]])
             except Exception as e:
                 log.exception("pod %s/%s", p["metadata"].get("namespace"), p["metadata"]["name"])
-                st = dict(p.get("status") or {})
-                st.update(phase="Failed", message=str(e))
-                objs.update_status(key_of(p), st)
+                if self.sandboxes.get(uid) is None:
+                    self._report(p, None, {}, error=str(e))
 
-    def _remove_netns(self, ns: str) -> None:
-        for rec in procs.records_in_netns([ns]):
-            procs.terminate(rec, timeout=2.0)
-        netlink.delete_netns(ns)
-        topology.remove_hosts(ns)
+    # ------------------------------------------------------------------ one pod
+    def _ensure(self, pod: dict[str, Any], node: NodeConfig) -> None:
+        md, spec = pod["metadata"], pod.get("spec") or {}
+        ns, name, uid = md.get("namespace") or "default", md["name"], md["uid"]
+        found = self.sandboxes.get(uid)
+        if found is not None and not netlink.netns_exists(found.netns):
+            self.sandboxes.remove(uid)
+            found = None
+        if found is None:
+            old = self.sandboxes.by_name(ns, name)
+            if old is not None:  # same name, new pod: the old sandbox goes first
+                self._remove_sandbox(old)
+            found = self._new_sandbox(ns, name, uid, node)
+        sb = found
+        ready: dict[str, bool] = {}
+        for c in spec.get("containers") or []:
+            sb, ready[c["name"]] = self._ensure_container(pod, sb, c)
+        self.sandboxes.put(sb)
+        self._report(pod, sb, ready)
 
-    def _ensure_pod(
-        self, p: dict[str, Any], nodes: dict[str, NodeConfig], load: Counter[Any], used: dict[str, set[str]]
-    ) -> None:
-        objs = self.agent.objects
-        ns, name = p["metadata"]["namespace"], p["metadata"]["name"]
-        st = dict(p.get("status") or {})
-        f = dict(st.get("fleetnet") or {})
-        rec = procs.ProcRecord.from_dict(f["process"]) if f.get("process") else None
-        netns = topology.pod_netns(self.prefix, self.agent.cfg.name, ns, name)
-        if rec is not None and procs.is_alive(rec) and netlink.netns_exists(netns):
-            if st.get("phase") != "Running" and self._ready(p, rec):
-                st.update(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
-                objs.update_status(key_of(p), st)
-            return
-        node_name = p["spec"].get("nodeName") or f.get("node")
-        if node_name not in nodes:
-            node_name = min(nodes, key=lambda n: (load[n], n))
-            load[node_name] += 1
-        node = self.node_spec(nodes[node_name])
-        ip = st.get("podIP") if f.get("node") == node_name and st.get("podIP") else None
-        if ip is None:
-            ip = topology.allocate_pod_ip(node.pod_cidr, used[node_name])
-            used[node_name].add(ip)
-        spec = topology.pod_spec(self.prefix, node, ns, name, ip)
-        if rec is not None:  # the container died: restart it in the same sandbox
-            self.restarts[("Pod", ns, name)] += 1
-        if not netlink.netns_exists(spec.netns):
-            topology.add_pod(spec)
-        self.on_pod_network(spec)
-        rec = self._start_container(p, spec, node_name)
-        st.update(
-            phase="Pending",
-            podIP=ip,
-            podIPs=[{"ip": ip}],
-            hostIP=nodes[node_name].ip,
-            conditions=[{"type": "Ready", "status": "False"}],
-            fleetnet={
-                "node": node_name,
-                "netns": spec.netns,
-                "ifname": spec.host_ifname,
-                "nodeNetns": node.netns,
-                "process": rec.to_dict(),
-                "restarts": self.restarts[("Pod", ns, name)],
-            },
+    def _new_sandbox(self, ns: str, name: str, uid: str, node: NodeConfig) -> Sandbox:
+        cfg = self.cfg
+        ul = topology.UnderlaySpec(name="", netns="", bridge="", subnet="0.0.0.0/0")
+        nspec = topology.NodeSpec(
+            cluster=cfg.name, name=node.name, netns=node.netns, underlay=ul, ip=node.ip, pod_cidr=node.pod_cidr
         )
-        if self._ready(p, rec):
-            st.update(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
-        objs.update_status(key_of(p), st)
+        ip = topology.allocate_pod_ip(node.pod_cidr, self.sandboxes.ips_on(node.name))
+        pspec = topology.pod_spec(cfg.fleet_prefix, nspec, ns, name, ip)
+        if not netlink.netns_exists(pspec.netns):
+            topology.add_pod(pspec)
+        for hook in self.on_sandbox:  # CNI ADD: the datapath and names before any container runs
+            hook(pspec)
+        sb = Sandbox(ns, name, uid, node.name, pspec.netns, node.netns, pspec.host_ifname, ip, now_rfc3339())
+        self.sandboxes.put(sb)
+        return sb
 
-    def on_pod_network(self, spec: topology.PodSpec) -> None:
-        """Hook for the datapath: a pod's veth exists (services and policy attach here)."""
-        for feat in self.agent.features:
-            hook = getattr(feat, "pod_network_ready", None)
-            if hook is not None:
-                hook(spec)
+    def _ensure_container(self, pod: dict[str, Any], sb: Sandbox, c: dict[str, Any]) -> tuple[Sandbox, bool]:
+        cname = c["name"]
+        state = sb.containers.get(cname, Container())
+        rec = procs.ProcRecord.from_dict(state.process) if state.process else None
+        policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        if rec is not None and procs.is_alive(rec):
+            return sb, self._ready(c, rec)
+        if rec is not None and state.finished_at is None:  # it just ended
+            code = procs.exit_code(rec)
+            code = 0 if code is None else (128 - code if code < 0 else code)
+            last = {
+                "terminated": {
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "startedAt": state.started_at,
+                    "finishedAt": now_rfc3339(),
+                    "containerID": container_id(rec.pid, rec.start_time),
+                }
+            }
+            restart = policy == "Always" or (policy == "OnFailure" and code != 0)
+            delay = min(BACKOFF_MAX, BACKOFF_START * (2 ** min(state.restarts, 5))) if restart else 0
+            state = replace(
+                state, finished_at=now_rfc3339(), exit_code=code, last=last, backoff_until=time.time() + delay
+            )
+            if not restart:
+                return sb.with_container(cname, state), False
+        if state.finished_at is not None:
+            if policy == "Never" or (policy == "OnFailure" and state.exit_code == 0):
+                return sb.with_container(cname, state), False
+            if time.time() < state.backoff_until:
+                return sb.with_container(cname, state), False
+        try:
+            prog = images.program(c, cluster=self.cfg.name, node=sb.node, namespace=sb.namespace, pod=sb.name)
+        except images.NotPullable as e:
+            return sb.with_container(cname, replace(state, error=str(e))), False
+        env = images.env_of(c, _base_env(sb.name))
+        logs = os.path.join(self.logs_dir, f"{sb.namespace}_{sb.name}.log")
+        rec = procs.spawn(
+            prog.argv,
+            netns=sb.netns,
+            log_path=logs,
+            pid_path=os.path.join(self.run_dir, f"pod_{sb.namespace}_{sb.name}_{cname}.pid"),
+            env=env,
+        )
+        restarts = state.restarts + (1 if state.process else 0)
+        state = Container(process=rec.to_dict(), restarts=restarts, started_at=now_rfc3339(), last=state.last)
+        return sb.with_container(cname, state), self._ready(c, rec)
 
-    def _ready(self, p: dict[str, Any], rec: procs.ProcRecord) -> bool:
+    def _ready(self, c: dict[str, Any], rec: procs.ProcRecord) -> bool:
         if not procs.is_alive(rec):
             return False
-        if image_of(p) != ECHO_IMAGE:
-            return True
-        tcp, _ = container_ports(p)
-        return set(tcp or [DEFAULT_ECHO_PORT]) <= _listening_tcp_ports(rec.pid)
+        prog_ports: set[int] = set()
+        try:
+            prog = images.program(c, cluster="", node="", namespace="", pod="")
+            if prog.echo:
+                prog_ports = set(prog.ports)
+        except images.NotPullable:
+            return False
+        probe = c.get("readinessProbe") or {}
+        for kind in ("tcpSocket", "httpGet"):
+            port = (probe.get(kind) or {}).get("port")
+            if isinstance(port, int):
+                prog_ports.add(port)
+        return prog_ports <= listening_tcp_ports(rec.pid)
 
-    def _start_container(self, p: dict[str, Any], spec: topology.PodSpec, node: str) -> procs.ProcRecord:
-        ns, name = p["metadata"]["namespace"], p["metadata"]["name"]
-        image = image_of(p)
-        if image == ECHO_IMAGE:
-            tcp, udp = container_ports(p)
-            argv = [
-                sys.executable,
-                "-m",
-                "fleetnet.workloads.echo",
-                "--cluster",
-                self.agent.cfg.name,
-                "--node",
-                node,
-                "--namespace",
-                ns,
-                "--pod",
-                name,
-            ]
-            for port in tcp or ([] if udp else [DEFAULT_ECHO_PORT]):
-                argv += ["--tcp", str(port)]
-            for port in udp:
-                argv += ["--udp", str(port)]
-        else:
-            argv = ["sleep", "infinity"]
-        logs = self.agent.paths.logs / "pods"
-        logs.mkdir(parents=True, exist_ok=True)
-        return procs.spawn(
-            argv,
-            netns=spec.netns,
-            log_path=str(logs / f"{ns}_{name}.log"),
-            pid_path=str(self.agent.paths.run / f"pod_{ns}_{name}.pid"),
+    def _report(
+        self, pod: dict[str, Any], sb: Sandbox | None, ready: dict[str, bool], error: str | None = None
+    ) -> None:
+        md, spec = pod["metadata"], pod.get("spec") or {}
+        node = next((n for n in self.cfg.nodes if n.name == spec.get("nodeName")), self.cfg.nodes[0])
+        states = []
+        for c in spec.get("containers") or []:
+            st = sb.containers.get(c["name"]) if sb is not None else None
+            states.append(_container_state(c, st, ready.get(c["name"], False), error))
+        status = pod_status(
+            old=pod.get("status"),
+            containers=states,
+            host_ip=node.ip,
+            pod_ip=sb.ip if sb is not None else None,
+            started=sb.started if sb is not None else now_rfc3339(),
+            now=now_rfc3339(),
+            restart_policy=spec.get("restartPolicy", "Always"),
+            generation=md.get("generation"),
         )
+        if _same_status(pod.get("status") or {}, status):
+            return
+        self.objects.update_status(("Pod", md.get("namespace") or "default", md["name"]), status)
+
+    # ------------------------------------------------------------------ deletion
+    def _terminate(self, pod: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
+        if uid in self._terminating:
+            return
+        self._terminating.add(uid)
+        grace = int(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+        self._killer.submit(self._kill_and_delete, pod, float(grace))
+
+    def _kill_and_delete(self, pod: dict[str, Any], grace: float) -> None:
+        md = pod["metadata"]
+        try:
+            sb = self.sandboxes.get(md["uid"])
+            if sb is not None:
+                for c in sb.containers.values():
+                    if c.process:
+                        procs.terminate(procs.ProcRecord.from_dict(c.process), timeout=max(0.1, grace))
+                self._remove_sandbox(sb)
+            self.objects.delete([("Pod", md.get("namespace") or "default", md["name"])], grace_period=0)
+        except Exception:
+            log.exception("deleting pod %s/%s", md.get("namespace"), md["name"])
+        finally:
+            self._terminating.discard(md["uid"])
+
+    def _remove_sandbox(self, sb: Sandbox) -> None:
+        for c in sb.containers.values():
+            if c.process:
+                procs.terminate(procs.ProcRecord.from_dict(c.process), timeout=2.0)
+        _remove_netns(sb.netns)
+        self.sandboxes.remove(sb.uid)
+
+    # ------------------------------------------------------------------ nodes
+    def register_nodes(self, force: bool = False) -> None:
+        cfg = self.cfg
+        for i, n in enumerate(cfg.nodes):
+            want = (cfg.kubernetes_version, n.pod_cidr)
+            if not force and self._registered.get(n.name) == want:
+                continue
+            self.objects.apply([node_object(cfg, n, control_plane=i == 0)])
+            status = node_status(cfg, n, self.objects.get("Node", "", n.name))
+            self.objects.update_status(("Node", "", n.name), status)
+            self.objects.apply([lease_object(n.name)])
+            self._registered[n.name] = want
+        self._lease_at = time.monotonic()
 
 
-def _owner(p: dict[str, Any]) -> tuple[str, str]:
-    for ref in p["metadata"].get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("kind")), str(ref.get("name"))
-    return ("", "")
+def _base_env(pod: str) -> dict[str, str]:
+    path = os.path.dirname(sys.executable) + os.pathsep + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return {"PATH": path, "HOSTNAME": pod, "HOME": "/root", "LANG": "C.UTF-8"}
+
+
+def _remove_netns(ns: str) -> None:
+    for rec in procs.records_in_netns([ns]):
+        procs.terminate(rec, timeout=2.0)
+    netlink.delete_netns(ns)
+    topology.remove_hosts(ns)
+
+
+def _container_state(c: dict[str, Any], st: Container | None, ready: bool, error: str | None) -> ContainerState:
+    image = str(c.get("image", ""))
+    if st is None or (st.process is None and st.error is None):
+        reason = "ErrImagePull" if error else "ContainerCreating"
+        return ContainerState(c["name"], image, "waiting", reason=reason, message=error)
+    if st.error is not None:
+        return ContainerState(
+            c["name"], image, "waiting", reason="ErrImagePull", message=st.error, restarts=st.restarts
+        )
+    rec = procs.ProcRecord.from_dict(st.process) if st.process else None
+    cid = container_id(rec.pid, rec.start_time) if rec else None
+    if st.finished_at is None and rec is not None:
+        return ContainerState(
+            c["name"], image, "running", ready, st.restarts, st.started_at, container_id=cid, last_terminated=st.last
+        )
+    if st.backoff_until > time.time():
+        return ContainerState(
+            c["name"],
+            image,
+            "waiting",
+            restarts=st.restarts,
+            reason="CrashLoopBackOff",
+            message=f"back-off {int(st.backoff_until - time.time()) + 1}s restarting failed container={c['name']}",
+            last_terminated=st.last,
+        )
+    return ContainerState(
+        c["name"],
+        image,
+        "terminated",
+        restarts=st.restarts,
+        started_at=st.started_at,
+        finished_at=st.finished_at,
+        exit_code=st.exit_code,
+        reason="Completed" if (st.exit_code or 0) == 0 else "Error",
+        container_id=cid,
+    )
+
+
+def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def strip(s: dict[str, Any]) -> dict[str, Any]:
+        s = dict(s)
+        s["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in s.get("conditions") or []]
+        return s
+
+    return strip(old) == strip(new)
+
+
+# --- Node and Lease objects ----------------------------------------------------------------------
+
+
+def node_object(cfg: ClusterConfig, n: NodeConfig, control_plane: bool) -> dict[str, Any]:
+    labels = {
+        "kubernetes.io/hostname": n.name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": "amd64",
+    }
+    if control_plane:
+        labels["node-role.kubernetes.io/control-plane"] = ""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": n.name, "labels": labels},
+        "spec": {"podCIDR": n.pod_cidr, "podCIDRs": [n.pod_cidr]},
+    }
+
+
+def node_status(cfg: ClusterConfig, n: NodeConfig, live: dict[str, Any] | None) -> dict[str, Any]:
+    now = now_rfc3339()
+    old = {c.get("type"): c for c in ((live or {}).get("status") or {}).get("conditions") or []}
+
+    def cond(kind: str, ok: str, reason: str, message: str) -> dict[str, Any]:
+        since = old.get(kind, {}).get("lastTransitionTime") if old.get(kind, {}).get("status") == ok else now
+        return {
+            "type": kind,
+            "status": ok,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": since or now,
+            "reason": reason,
+            "message": message,
+        }
+
+    capacity = {
+        "cpu": str(os.cpu_count() or 1),
+        "memory": f"{_mem_kib()}Ki",
+        "pods": "110",
+        "ephemeral-storage": "10Gi",
+    }
+    return {
+        "addresses": [{"type": "InternalIP", "address": n.ip}, {"type": "Hostname", "address": n.name}],
+        "capacity": capacity,
+        "allocatable": capacity,
+        "conditions": [
+            cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "nodeInfo": {
+            "architecture": "amd64",
+            "bootID": "",
+            "containerRuntimeVersion": "fleetnet://0.1.0",
+            "kernelVersion": os.uname().release,
+            "kubeProxyVersion": "",
+            "kubeletVersion": f"v{cfg.kubernetes_version.lstrip('v')}",
+            "machineID": "",
+            "operatingSystem": "linux",
+            "osImage": "fleetnet local node",
+            "systemUUID": "",
+        },
+    }
+
+
+def _mem_kib() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            return int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def lease_object(node: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": node, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now},
+    }

@@ -9,18 +9,20 @@ and only the endpoints whose entries differ are rewritten in the map.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
+from fleetnet.agent.datapath import Datapath, endpoint_id
+from fleetnet.agent.identity import Identities
+from fleetnet.agent.objects import AgentObjects
 from fleetnet.datapath.maps import PolicyEntry as MapEntry
 from fleetnet.errors import InvalidInput, NotFound
+from fleetnet.model.cluster import ClusterConfig
 from fleetnet.plan.labels import LabelSet
 from fleetnet.plan.policy import Endpoint, EndpointPolicy, Policy, compile_policies, parse_policy, trace
 from fleetnet.plan.policy.model import PROTO_TCP, PROTO_UDP
-
-if TYPE_CHECKING:
-    from fleetnet.agent.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,13 @@ PROTOCOLS = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
 class PolicyFeature:
     uses_remote_state = True
 
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    def __init__(
+        self, objects: AgentObjects, identities: Identities, config: Callable[[], ClusterConfig], datapath: Datapath
+    ) -> None:
+        self.objects = objects
+        self.identities = identities
+        self.config = config
+        self.datapath = datapath
         self.policies: list[Policy] = []
         self.compiled: dict[int, EndpointPolicy] = {}
         self.endpoints: list[Endpoint] = []
@@ -41,16 +48,16 @@ class PolicyFeature:
 
     @property
     def default_local_cluster(self) -> bool:
-        mesh = self.agent.cfg.mesh
+        mesh = self.config().mesh
         return True if mesh is None else mesh.policy_default_local_cluster
 
-    def _identities(self) -> Any:
-        return next(f for f in self.agent.features if type(f).__name__ == "Identities")
+    def _identities(self) -> Identities:
+        return self.identities
 
     def load_policies(self) -> list[Policy]:
         out: list[Policy] = []
         for kind in POLICY_KINDS:
-            for doc in self.agent.objects.list(kind):
+            for doc in self.objects.list(kind):
                 try:
                     out.append(parse_policy(doc))
                 except InvalidInput as e:  # validated at apply; a bad stored one is skipped, not fatal
@@ -58,8 +65,6 @@ class PolicyFeature:
         return out
 
     def reconcile(self) -> None:
-        from fleetnet.agent.datapath import endpoint_id
-
         ids = self._identities()
         self.policies = self.load_policies()
         self.endpoints = [
@@ -71,13 +76,13 @@ class PolicyFeature:
         if inputs != self._inputs:  # recompile only when something the policy depends on changed
             self._inputs = inputs
             self.compiled = compile_policies(
-                self.agent.cfg.name,
+                self.config().name,
                 self.policies,
                 self.endpoints,
                 known,
                 default_local_cluster=self.default_local_cluster,
             )
-        dp = self.agent.datapath
+        dp = self.datapath
         if dp is None:
             return
         by_id = {endpoint_id(ip): ip for ip in ids.pods}
@@ -134,7 +139,7 @@ class PolicyFeature:
         if len(parts) != 3:
             raise InvalidInput(f"{text!r} must be CLUSTER/NAMESPACE/POD.")
         cluster, ns, name = parts
-        if cluster == self.agent.cfg.name:
+        if cluster == self.config().name:
             for e in self.endpoints:
                 if (e.namespace, e.name) == (ns, name):
                     return e
@@ -144,7 +149,7 @@ class PolicyFeature:
         if identity is not None:
             return identity
         raise NotFound(
-            f"pod {text} is not known to {self.agent.cfg.name} (not local, and not exported by a connected "
+            f"pod {text} is not known to {self.config().name} (not local, and not exported by a connected "
             "cluster); give its labels instead "
             "(--src-labels app=...,io.kubernetes.pod.namespace=...,io.cilium.k8s.policy.cluster=...)."
         )
@@ -169,7 +174,7 @@ class PolicyFeature:
             dst,
             int(body["dport"]),
             proto,
-            local_cluster=self.agent.cfg.name,
+            local_cluster=self.config().name,
             policies=self.policies,
             identities=self._identities().known(),
             endpoints=self.endpoints,

@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from fleetnet import __version__
 from fleetnet.api import models
 from fleetnet.errors import FleetnetError, InvalidInput
-from fleetnet.hub import kube
 from fleetnet.hub.daemon import Hub
 
 
@@ -149,33 +148,23 @@ def build_app(hub: Hub) -> FastAPI:
     def get_operation(op_id: str) -> dict[str, Any]:
         return hub.mesh.get_operation(op_id)
 
-    # ------------------------------------------------------------ kubectl for local members
+    # ------------------------------------------------------------ credentials
     def local(name: str) -> Any:
         m = hub.fleet.get_member(name)
         if m.local is None:
             raise InvalidInput(f"member {name} is not a local cluster; use kubectl with its kubeconfig.")
         return m
 
-    @app.post("/members/{name}/kube/apply")
-    def kube_apply(name: str, body: models.KubeApply) -> list[dict[str, str]]:
+    @app.post("/members/{name}/listClusterAdminCredential")
+    def list_credentials(name: str) -> dict[str, Any]:
+        """A kubeconfig for the member's API server as kubernetes-admin (Azure's listClusterAdminCredential)."""
+        import base64
+
         m = local(name)
-        return kube.apply(hub.objects(m), body.manifest, body.source, m.local.service_cidr)
-
-    @app.get("/members/{name}/kube/{kind}")
-    def kube_get(
-        name: str, kind: str, objName: str | None = None, namespace: str | None = None
-    ) -> list[dict[str, Any]]:
-        return kube.get(hub.objects(local(name)), kind, objName, namespace)
-
-    @app.post("/members/{name}/kube/delete")
-    def kube_delete(name: str, body: models.KubeDelete) -> list[dict[str, str]]:
-        return kube.delete(hub.objects(local(name)), body.kind, body.name, body.namespace, body.manifest)
-
-    @app.post("/members/{name}/kube/annotate")
-    def kube_annotate(name: str, body: models.KubeAnnotate) -> dict[str, Any]:
-        return kube.annotate(
-            hub.objects(local(name)), body.kind, body.name, body.namespace, body.annotations, body.overwrite
-        )
+        path = hub.paths.cluster(m.name).kubeconfig("admin")
+        if not path.exists():
+            raise InvalidInput(f"member {name} has no Kubernetes API credentials yet.")
+        return {"kubeconfigs": [{"name": "clusterAdmin", "value": base64.b64encode(path.read_bytes()).decode()}]}
 
     # ------------------------------------------------------------ cilium-style debugging
     @app.get("/members/{name}/cilium/{path:path}")

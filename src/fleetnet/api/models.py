@@ -39,26 +39,6 @@ class ProfileCreate(Strict):
     options: dict[str, Any] | None = None
 
 
-class KubeApply(Strict):
-    manifest: str
-    source: str = "-"
-
-
-class KubeAnnotate(Strict):
-    kind: str
-    name: str
-    namespace: str | None = None
-    annotations: dict[str, str | None]
-    overwrite: bool = False
-
-
-class KubeDelete(Strict):
-    kind: str | None = None
-    name: str | None = None
-    namespace: str | None = None
-    manifest: str | None = None
-
-
 class PolicyTrace(Strict):
     src: str | None = None
     src_labels: dict[str, str] | None = Field(None, alias="srcLabels")

@@ -15,6 +15,7 @@ def main() -> None:
     ap.add_argument("--cluster-dir", required=True, type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per API request is noise
     asyncio.run(Exporter(args.cluster_dir).run())
 
 

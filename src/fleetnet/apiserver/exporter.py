@@ -20,9 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from fleetnet.hub.paths import ClusterPaths
-from fleetnet.kube.objstore import ObjectStore
+from fleetnet.kube.client import KubeClient
+from fleetnet.kube.objects import ClusterObjects
 from fleetnet.kvstore import users
 from fleetnet.kvstore.client import EtcdClient
 from fleetnet.model.cluster import ClusterConfig, write_atomic
@@ -73,9 +75,15 @@ def node_value(cfg: ClusterConfig, name: str, ip: str, pod_cidr: str) -> bytes:
     ).encode()
 
 
+class ObjectReader(Protocol):
+    def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]: ...
+
+
 # A projection maps the cluster's objects to the keys of one prefix: prefix name → (key prefix,
 # function(cfg, objects) → {key: value}). Services, identities and ipcache register here.
-Projection = Callable[[ClusterConfig, ObjectStore], Mapping[str, bytes]]
+Projection = Callable[[ClusterConfig, ObjectReader], Mapping[str, bytes]]
+# what the clustermesh-apiserver watches (as ServiceAccount kube-system/clustermesh-apiserver)
+WATCHED = ("Namespace", "Service", "EndpointSlice", "CiliumIdentity", "CiliumEndpoint", "CiliumNode")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +93,17 @@ class Prefix:
     project: Projection
 
 
-def nodes_projection(cfg: ClusterConfig, _objects: ObjectStore) -> dict[str, bytes]:
-    return {f"cilium/state/nodes/v1/{cfg.name}/{n.name}": node_value(cfg, n.name, n.ip, n.pod_cidr) for n in cfg.nodes}
+def nodes_projection(cfg: ClusterConfig, objects: ObjectReader) -> dict[str, bytes]:
+    """The cluster's CiliumNodes, as the clustermesh-apiserver exports them."""
+    out: dict[str, bytes] = {}
+    for cn in objects.list("CiliumNode"):
+        spec = cn.get("spec") or {}
+        ip = next((a.get("ip") for a in spec.get("addresses") or [] if a.get("type") == "InternalIP"), None)
+        cidrs = (spec.get("ipam") or {}).get("podCIDRs") or []
+        if ip and cidrs:
+            name = cn["metadata"]["name"]
+            out[f"cilium/state/nodes/v1/{cfg.name}/{name}"] = node_value(cfg, name, str(ip), str(cidrs[0]))
+    return out
 
 
 def prefixes(cfg: ClusterConfig) -> list[Prefix]:
@@ -103,9 +120,21 @@ class Exporter:
         self.paths = ClusterPaths(cluster_dir)
         self.ap = self.paths.apiserver
         self.cfg = ClusterConfig.read(self.paths.config)
-        self.objects = ObjectStore(self.paths.objects)
+        self._changed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        kc = self.paths.kubeconfig("clustermesh-apiserver")
+        self.objects = ClusterObjects(
+            lambda: KubeClient.from_kubeconfig(kc, user_agent="clustermesh-apiserver/fleetnet"),
+            WATCHED,
+            self._on_change,
+            field_manager="clustermesh-apiserver",
+        )
         self.exported: dict[str, dict[str, bytes]] = {}
         self.users: set[str] = set()
+
+    def _on_change(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._changed.set)
 
     async def _connect(self, cert: str, timeout: float) -> EtcdClient:
         deadline = time.monotonic() + timeout
@@ -124,6 +153,10 @@ class Exporter:
                 await asyncio.sleep(0.05)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.objects.start()
+        while not await asyncio.to_thread(self.objects.wait_synced, 5.0):
+            log.warning("waiting for the Kubernetes API of %s", self.cfg.name)
         root = await self._connect("root", 30.0)
         marker = self.ap / "users-initialized"
         if not marker.exists():
@@ -143,22 +176,25 @@ class Exporter:
         await admin.put("cilium/.heartbeat", datetime.now(UTC).isoformat().encode())
         write_atomic(self.ap / "status.json", json.dumps({"ready": True, "time": time.time()}))
         log.info("initial export of %s complete", self.cfg.name)
-        last_rev = self.objects.revision()
         last_hb = time.monotonic()
         last_peers = None
         cfg_mtime = self.paths.config.stat().st_mtime
         last_cc = time.monotonic()
         try:
             while True:
-                await asyncio.sleep(POLL)
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout=POLL * 4)
+                except TimeoutError:
+                    pass
+                changed = self._changed.is_set()
+                self._changed.clear()
                 peers_text = (self.ap / "peers.json").read_text() if (self.ap / "peers.json").exists() else "[]"
                 if peers_text != last_peers:
                     last_peers = peers_text
                     await self.sync_users(root)
                 mtime = self.paths.config.stat().st_mtime
-                rev = self.objects.revision()
-                if mtime != cfg_mtime or rev != last_rev:
-                    cfg_mtime, last_rev = mtime, rev
+                if mtime != cfg_mtime or changed:
+                    cfg_mtime = mtime
                     self.cfg = ClusterConfig.read(self.paths.config)
                     for p in prefixes(self.cfg):
                         await self.sync_prefix(admin, p)
@@ -172,6 +208,7 @@ class Exporter:
                     last_hb = time.monotonic()
         finally:
             keepalive.cancel()
+            self.objects.stop()
 
     async def sync_users(self, root: EtcdClient) -> None:
         try:

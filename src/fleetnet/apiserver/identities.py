@@ -4,24 +4,26 @@ namespaces leave the cluster."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fleetnet.kube.objstore import ObjectStore
 from fleetnet.kube.typed import stored
 from fleetnet.model.cilium import IPIdentityPair
 from fleetnet.model.cluster import ClusterConfig
 from fleetnet.model.keys import identity_key, ip_key
 from fleetnet.plan.labels import LabelSet
 
+if TYPE_CHECKING:
+    from fleetnet.apiserver.exporter import ObjectReader
 
-def _global_namespaces(cfg: ClusterConfig, objects: ObjectStore) -> set[str]:
+
+def _global_namespaces(cfg: ClusterConfig, objects: ObjectReader) -> set[str]:
     from fleetnet.plan.services import is_global_namespace
 
     default_global = not (cfg.mesh is not None and cfg.mesh.require_global_namespace)
     return {n["metadata"]["name"] for n in objects.list("Namespace") if is_global_namespace(stored(n), default_global)}
 
 
-def identities_projection(cfg: ClusterConfig, objects: ObjectStore) -> dict[str, bytes]:
+def identities_projection(cfg: ClusterConfig, objects: ObjectReader) -> dict[str, bytes]:
     shared = _global_namespaces(cfg, objects)
     out: dict[str, bytes] = {}
     for o in objects.list("CiliumIdentity"):
@@ -42,7 +44,7 @@ def _ipv4(ep: dict[str, Any]) -> str | None:
     return None
 
 
-def ipcache_projection(cfg: ClusterConfig, objects: ObjectStore) -> dict[str, bytes]:
+def ipcache_projection(cfg: ClusterConfig, objects: ObjectReader) -> dict[str, bytes]:
     shared = _global_namespaces(cfg, objects)
     out: dict[str, bytes] = {}
     for ep in objects.list("CiliumEndpoint"):

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fleetnet.kube.objstore import ObjectStore
 from fleetnet.kube.typed import stored
 from fleetnet.model.cluster import ClusterConfig
 from fleetnet.model.keys import service_key
 
 if TYPE_CHECKING:
-    from fleetnet.apiserver.exporter import Prefix
+    from fleetnet.apiserver.exporter import ObjectReader, Prefix
 
 
-def services_projection(cfg: ClusterConfig, objects: ObjectStore) -> dict[str, bytes]:
+def services_projection(cfg: ClusterConfig, objects: ObjectReader) -> dict[str, bytes]:
     """ClusterService of every global and shared Service in a global namespace (reference §3.3.1)."""
     from fleetnet.plan.services import cluster_service, should_export
 

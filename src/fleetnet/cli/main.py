@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -53,7 +54,38 @@ def root(
 
 
 def _daemon_record(paths: FleetPaths) -> Path:
-    return paths.home / "daemon.json"
+    return paths.daemon_record
+
+
+def _stop_daemon(paths: FleetPaths, client: Any) -> None:
+    """End the daemon serving this home, however it was started, and return only once it has ended.
+
+    The daemon records itself (pid and start time) when it starts, so a foreground ``serve`` is
+    found as well as one ``up`` started; a daemon that answers but left no record, or that will
+    not end, is an error: the fleet is not torn down under a daemon that goes on managing it.
+    """
+    from fleetnet.local import procs
+
+    rec_path = _daemon_record(paths)
+    rec: procs.ProcRecord | None = None
+    if rec_path.exists():
+        try:
+            rec = procs.ProcRecord.from_dict(json.loads(rec_path.read_text()))
+        except (ValueError, FleetnetError):
+            rec = None
+    if rec is not None and procs.is_alive(rec):
+        try:
+            procs.terminate(rec, timeout=10.0)
+        except FleetnetError as e:
+            raise SystemFailure(f"The fleetnet daemon (pid {rec.pid}) did not stop: {e}") from e
+        if procs.is_alive(rec):
+            raise SystemFailure(f"The fleetnet daemon (pid {rec.pid}) is still running; stop it and run down again.")
+    elif client.alive():
+        raise SystemFailure(
+            f"A fleetnet daemon answers on {paths.socket} but left no process record in {rec_path}; "
+            "stop it (Ctrl-C or kill its pid) and run down again."
+        )
+    rec_path.unlink(missing_ok=True)
 
 
 @app.command("up")
@@ -80,7 +112,6 @@ def up(
         if port is not None:
             argv += ["--port", str(port)]
         rec = procs.spawn(argv, netns=None, log_path=str(paths.log), pid_path=str(paths.home / "daemon.pid"))
-        _daemon_record(paths).write_text(json.dumps(rec.to_dict()))
         deadline = time.monotonic() + timeout
         while not client.alive():
             if not procs.is_alive(rec):
@@ -94,23 +125,23 @@ def up(
         if name not in existing:
             client.post("/members", json={"name": name, "nodes": nodes})
     members.show_members(c, client.get("/members"))
+    if ctx(c).output == "table":
+        # stderr, so `-o json` and scripts reading the table see only the members
+        print(
+            "each member serves the Kubernetes API: `fleetnet member get-credentials c1` adds a context "
+            "for kubectl (then `kubectl --context c1 get pods`), or use `fleetnet kubectl c1 ...`",
+            file=sys.stderr,
+        )
 
 
 @app.command("down")
 def down(c: typer.Context) -> None:
     """Stop the daemon and remove every namespace, link, route, pin and process the fleet made."""
     from fleetnet.hub.teardown import teardown
-    from fleetnet.local import procs
 
     cx = ctx(c)
     paths = FleetPaths(cx.home)
-    rec_path = _daemon_record(paths)
-    if rec_path.exists():
-        try:
-            procs.terminate(procs.ProcRecord.from_dict(json.loads(rec_path.read_text())), timeout=10.0)
-        except (ValueError, FleetnetError):
-            pass
-        rec_path.unlink(missing_ok=True)
+    _stop_daemon(paths, cx.client)
     report = teardown(paths)
     (paths.home / "daemon.pid").unlink(missing_ok=True)
     paths.log.unlink(missing_ok=True)
@@ -165,13 +196,19 @@ def probe(
     count: int = typer.Option(1, "--count", "-c"),
     timeout: float = typer.Option(2.0, "--timeout"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
+    expect_fail: bool = typer.Option(
+        False, "--expect-fail", help="A deny or isolation check: succeed only when every request fails."
+    ),
 ) -> None:
-    """A small HTTP client that says which pod answered (use it inside pods with kubectl exec)."""
+    """A small HTTP client that says which pod answered (use it inside pods with kubectl exec).
+
+    Exits 0 only when every request was answered, 1 when any was not (or, with --expect-fail, 0 only
+    when every request failed, 1 when any was answered); stderr says which and why."""
     from fleetnet.workloads.probe import run
 
     if count < 1:
         raise InvalidInput("--count must be at least 1.")
-    raise typer.Exit(run(url, count, timeout, ctx(c).output == "json", quiet))
+    raise typer.Exit(run(url, count, timeout, ctx(c).output == "json", quiet, expect_fail=expect_fail))
 
 
 @app.command("demo")
@@ -215,7 +252,34 @@ def _die(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _kubectl_passthrough(argv: list[str]) -> None:
+    """`fleetnet [--home H] kubectl MEMBER ARGS...`: everything after MEMBER is kubectl's, untouched
+    (its own -o, -n, --, ...), so it is handed over before any fleetnet option parsing."""
+    home: str | None = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--home" and i + 1 < len(argv):
+            home, i = argv[i + 1], i + 2
+        elif a.startswith("--home="):
+            home, i = a.split("=", 1)[1], i + 1
+        elif a in ("-o", "--output") and i + 1 < len(argv):
+            i += 2
+        elif a.startswith(("-o", "--output=")):
+            i += 1
+        else:
+            break
+    if i < len(argv) and argv[i] == "kubectl" and not (len(argv) > i + 1 and argv[i + 1] in ("--help", "-h")):
+        from fleetnet.cli import kubectl as kubectl_cli
+
+        try:
+            kubectl_cli.run(home, argv[i + 1 :])
+        except FleetnetError as e:
+            _die(str(e), 1)
+
+
 def main() -> None:
+    _kubectl_passthrough(sys.argv[1:])
     argv = _hoist(sys.argv[1:])
     try:
         app(args=argv, prog_name="fleetnet", standalone_mode=False)

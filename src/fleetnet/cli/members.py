@@ -118,3 +118,47 @@ def delete(c: typer.Context, name: str) -> None:
         print(f"member {name} deleted")
     else:
         emit({"deleted": name}, ctx(c).output)
+
+
+@app.command("get-credentials")
+def get_credentials(
+    c: typer.Context,
+    name: str,
+    file: str | None = typer.Option(
+        None, "--file", "-f", help="Kubeconfig to merge into (default: the first of $KUBECONFIG, else ~/.kube/config)."
+    ),
+    overwrite_existing: bool = typer.Option(
+        False, "--overwrite-existing", help="Replace a cluster, user or context of the same name."
+    ),
+) -> None:
+    """Merge a context NAME for the member's Kubernetes API into your kubeconfig (then: kubectl --context NAME)."""
+    import base64
+    import os
+    from pathlib import Path
+
+    from fleetnet.kube import kubeconfig
+
+    out = ctx(c).client.post(f"/members/{name}/listClusterAdminCredential", json={})
+    new = kubeconfig.load_text(base64.b64decode(out["kubeconfigs"][0]["value"]).decode(), f"credentials of {name}")
+    for section in ("clusters", "users", "contexts"):
+        for item in new.get(section) or []:
+            item["name"] = name if section != "users" else f"clusterAdmin_{name}"
+            if section == "contexts":
+                item["context"] = {"cluster": name, "user": f"clusterAdmin_{name}"}
+    new["current-context"] = name
+    if file == "-":
+        print(kubeconfig.dump(new), end="")
+        return
+    target = (
+        Path(file)
+        if file
+        else Path(
+            (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or Path.home() / ".kube" / "config"
+        ).expanduser()
+    )
+    existing = kubeconfig.load_file(target) if target.exists() and target.stat().st_size else None
+    kubeconfig.write(target, kubeconfig.merge(existing, new, overwrite_existing))
+    if ctx(c).output == "table":
+        print(f'Merged "{name}" as current context in {target}')
+    else:
+        emit({"context": name, "file": str(target)}, ctx(c).output)

@@ -7,11 +7,13 @@ supervisor (a member process that died is started again, with a back-off).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from fleetnet.hub.catalog import HubCatalog
 from fleetnet.hub.fleet import Fleet
@@ -19,7 +21,6 @@ from fleetnet.hub.localdriver import LocalDriver
 from fleetnet.hub.mesh import MeshController
 from fleetnet.hub.paths import FleetPaths
 from fleetnet.hub.record import Recorder
-from fleetnet.kube.objstore import ObjectStore
 from fleetnet.model.member import Member
 from fleetnet.store.sqlite import Store
 
@@ -38,24 +39,28 @@ class Hub:
         self.driver = LocalDriver(self.paths, self.store, self.recorder)
         self.fleet = Fleet(self.store, self.driver, self.catalog)
         self.mesh = MeshController(self.fleet, self.driver)
-        self._objects: dict[str, ObjectStore] = {}
         self._stop = threading.Event()
         self._dead_since: dict[str, float] = {}
         from fleetnet.hub.updates import UpdateController
 
         self.updates = UpdateController(self)
 
-    def objects(self, member: Member) -> ObjectStore:
-        st = self._objects.get(member.name)
-        if st is None or not st.path.exists():
-            st = ObjectStore(self.paths.cluster(member.name).objects)
-            self._objects[member.name] = st
-        return st
+    def pods(self, member: Member) -> list[dict[str, Any]]:
+        """The member's pods, read through its Kubernetes API."""
+        from fleetnet.kube.resources import REGISTRY
+
+        res = REGISTRY.by_kind("Pod")
+        assert res is not None
+        items, _ = self.driver.kube(member).list(res)
+        return items
+
+    @property
+    def prefix(self) -> str:
+        return self.recorder.record.prefix
 
     def forget_objects(self, name: str) -> None:
-        st = self._objects.pop(name, None)
-        if st is not None:
-            st.close()
+        """Nothing is cached per member beyond the driver's clients (kept for the API's delete)."""
+        del name
 
     def start_background(self) -> None:
         self.mesh.recover()
@@ -78,7 +83,9 @@ class Hub:
         members = self.fleet.list_members()
         due = []
         for m in members:
-            roles = ["agent"] + (["etcd", "exporter"] if m.mesh is not None else [])
+            roles = ["kube-apiserver", "controller-manager", "agent"] + (
+                ["etcd", "exporter"] if m.mesh is not None else []
+            )
             dead = [
                 r
                 for r in roles
@@ -100,4 +107,10 @@ class Hub:
 
 
 def write_pid(paths: FleetPaths) -> None:
+    """The pid, and the record ``fleetnet down`` ends the daemon by (however it was started)."""
+    from fleetnet.local import procs
+
     paths.pid.write_text(f"{os.getpid()}\n")
+    tmp = paths.daemon_record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(procs.own_record().to_dict()))
+    tmp.replace(paths.daemon_record)

@@ -22,7 +22,12 @@ class PeerInfo:
 
     name: str
     cluster_id: int
-    endpoint: str  # https://<ip>:<port>
+    endpoint: str  # https://<ip>:<port>, the first of ``endpoints``
+    endpoints: tuple[str, ...] = ()  # every address (a NodePort Service answers on every node)
+
+    def __post_init__(self) -> None:
+        if not self.endpoints:
+            object.__setattr__(self, "endpoints", (self.endpoint,))
 
 
 @dataclass(frozen=True, slots=True)

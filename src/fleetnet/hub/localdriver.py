@@ -24,11 +24,13 @@ from fleetnet.errors import InvalidInput, SystemFailure
 from fleetnet.hub.driver import PeerInfo, RemoteStatus
 from fleetnet.hub.paths import ClusterPaths, FleetPaths
 from fleetnet.hub.record import Recorder
-from fleetnet.kube.objstore import ObjectStore
+from fleetnet.kube import kubeconfig
+from fleetnet.kube.client import KubeClient
+from fleetnet.kube.status import ApiError
 from fleetnet.kvstore import config as etcdconfig
 from fleetnet.kvstore.server import EtcdServerSpec
 from fleetnet.kvstore.server import argv as etcd_argv
-from fleetnet.local import netlink, procs, topology
+from fleetnet.local import cilium_install, kubeinit, netlink, procs, topology
 from fleetnet.model.cluster import ClusterConfig, MeshConfig, NodeConfig, write_atomic
 from fleetnet.model.member import Member
 from fleetnet.model.profile import ProfileOptions
@@ -42,7 +44,10 @@ log = logging.getLogger(__name__)
 
 UNDERLAY = "underlay"
 APISERVER_PORT = 2379
-DEFAULT_NAMESPACES = ("default", "kube-system")
+KUBE_API_TIMEOUT = 30.0
+# a local cluster's processes, in start order; the clustermesh-apiserver's two join them in a network
+CLUSTER_ROLES = ("kube-apiserver", "controller-manager", "agent")
+MESH_ROLES = ("etcd", "exporter")
 
 
 def cluster_owns(prefix: str, cluster: str, netns: str) -> bool:
@@ -59,6 +64,8 @@ class LocalDriver:
         self.prefix = recorder.record.prefix
         self._ul_lock = threading.Lock()
         self._clients: dict[str, httpx.Client] = {}
+        self._kube: dict[str, KubeClient] = {}
+        self._kc_lock = threading.Lock()
 
     # ---------------------------------------------------------------- underlays and nodes
     def _underlay(self, name: str) -> topology.UnderlaySpec:
@@ -137,9 +144,26 @@ class LocalDriver:
             extra={"networkDataplane": loc.network_dataplane, "routingMode": loc.routing_mode},
         )
         cfg.write(cp.config)
-        objects = ObjectStore(cp.objects)
-        objects.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in DEFAULT_NAMESPACES)
-        objects.close()
+        (cp.logs / "pods").mkdir(parents=True, exist_ok=True)
+        kubeinit.init(
+            cp.kube,
+            member.name,
+            node_netns=nodes[0].netns,
+            node_ip=nodes[0].ip,
+            node_name=nodes[0].name,
+            node_ips=[n.ip for n in nodes],
+            service_cidr=loc.service_cidr,
+            kubernetes_version=member.kubernetes_version,
+            logs_dir=cp.logs / "pods",
+            fleet_prefix=self.prefix,
+        )
+        self.start_kube_apiserver(member)
+        self._wait_kube_api(member, KUBE_API_TIMEOUT)
+        client = self.kube(member)
+        for obj in cilium_install.install_objects(member.name, member.cilium_version, loc.routing_mode, loc.pod_cidr):
+            client.apply(obj, field_manager="fleetnet-install")
+        self.start_controller_manager(member)
+        self._write_fleet_kubeconfig(member, add=True)
         if loc.network_dataplane == "cilium":
             self.start_agent(member)
 
@@ -147,8 +171,11 @@ class LocalDriver:
         client = self._clients.pop(member.name, None)
         if client is not None:
             client.close()
+        kc = self._kube.pop(member.name, None)
+        if kc is not None:
+            kc.close()
         cp = self.cluster_paths(member.name)
-        for role in ("agent", "exporter", "etcd"):
+        for role in ("agent", "exporter", "etcd", "controller-manager", "kube-apiserver"):
             self._stop(role, member.name)
         mine = [n for n in topology.owned_netns(self.prefix) if cluster_owns(self.prefix, member.name, n)]
         for rec in procs.records_in_netns(mine):  # the pods' containers
@@ -161,6 +188,63 @@ class LocalDriver:
             cfg = ClusterConfig.read(cp.config)
             self._free_ips(member.local.underlay, [n.ip for n in cfg.nodes])
         shutil.rmtree(cp.root, ignore_errors=True)
+        self._write_fleet_kubeconfig(member, add=False)
+
+    # ---------------------------------------------------------------- the Kubernetes API
+    def kube(self, member: Member) -> KubeClient:
+        """The hub's client of a member's API server (kubernetes-admin), one per member."""
+        c = self._kube.get(member.name)
+        if c is None:
+            c = KubeClient.from_kubeconfig(
+                self.cluster_paths(member.name).kubeconfig("admin"), user_agent="fleetnet-hub"
+            )
+            self._kube[member.name] = c
+        return c
+
+    def _wait_kube_api(self, member: Member, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                self.kube(member).request("GET", "/readyz", timeout=2.0)
+                return
+            except ApiError as e:
+                last = str(e)
+            if not self.is_running("kube-apiserver", member.name):
+                raise SystemFailure(
+                    f"the Kubernetes API server of {member.name} exited during start-up; see "
+                    f"{self.cluster_paths(member.name).logs / 'kube-apiserver.log'}."
+                )
+            time.sleep(0.05)
+        raise SystemFailure(f"the Kubernetes API server of {member.name} did not answer within {timeout:.0f} s: {last}")
+
+    def _write_fleet_kubeconfig(self, member: Member, add: bool) -> None:
+        """``<home>/kubeconfig`` holds one context per local member (what `fleetnet kubectl` uses)."""
+        path = self.paths.kubeconfig
+        with self._kc_lock:
+            doc = kubeconfig.load_file(path) if path.exists() else None
+            if add:
+                mine = kubeconfig.load_file(self.cluster_paths(member.name).kubeconfig("admin"))
+                for section in ("clusters", "users", "contexts"):
+                    for item in mine.get(section) or []:
+                        item["name"] = member.name if section != "users" else f"{member.name}-admin"
+                        if section == "contexts":
+                            item["context"] = {"cluster": member.name, "user": f"{member.name}-admin"}
+                mine["current-context"] = member.name
+                doc = kubeconfig.merge(
+                    doc, mine, overwrite=True, set_current=doc is None or not doc.get("current-context")
+                )
+            elif doc is not None:
+                for section, name in (
+                    ("clusters", member.name),
+                    ("users", f"{member.name}-admin"),
+                    ("contexts", member.name),
+                ):
+                    doc[section] = [x for x in doc.get(section) or [] if x.get("name") != name]
+                if doc.get("current-context") == member.name:
+                    doc["current-context"] = doc["contexts"][0]["name"] if doc.get("contexts") else ""
+            if doc is not None:
+                kubeconfig.write(path, doc)
 
     # ---------------------------------------------------------------- processes
     def _spawn(self, role: str, member: str, argv: list[str], netns: str | None) -> procs.ProcRecord:
@@ -183,6 +267,31 @@ class LocalDriver:
     def is_running(self, role: str, member: str) -> bool:
         rec = self.recorder.record.processes.get(f"{role}:{member}")
         return rec is not None and procs.is_alive(procs.ProcRecord.from_dict(rec))
+
+    def start_kube_apiserver(self, member: Member) -> None:
+        cp = self.cluster_paths(member.name)
+        self._spawn(
+            "kube-apiserver",
+            member.name,
+            [sys.executable, "-m", "fleetnet.kube.apiserver", "--config", str(cp.kube / "apiserver.json")],
+            None,
+        )
+
+    def start_controller_manager(self, member: Member) -> None:
+        cfg = self.config(member)
+        cp = self.cluster_paths(member.name)
+        self._spawn(
+            "controller-manager",
+            member.name,
+            [
+                sys.executable,
+                "-m",
+                "fleetnet.local.controllers",
+                "--kubeconfig",
+                str(cp.kubeconfig("controller-manager")),
+            ],
+            cfg.control_node.netns,
+        )
 
     def start_agent(self, member: Member) -> None:
         cfg = self.config(member)
@@ -397,9 +506,17 @@ class LocalDriver:
             self.start_apiserver(member)
 
     def supervise(self, members: Sequence[Member]) -> None:
-        """Restart a member's processes that died (what the kubelet does for pods)."""
+        """Restart a member's processes that died (what systemd does for a node's daemons)."""
         for m in members:
-            if m.local is None or m.local.network_dataplane != "cilium":
+            if m.local is None:
+                continue
+            if not self.is_running("kube-apiserver", m.name):
+                log.warning("Kubernetes API server of %s is not running; starting it", m.name)
+                self.start_kube_apiserver(m)
+            if not self.is_running("controller-manager", m.name):
+                log.warning("controller manager of %s is not running; starting it", m.name)
+                self.start_controller_manager(m)
+            if m.local.network_dataplane != "cilium":
                 continue
             if not self.is_running("agent", m.name):
                 log.warning("agent of %s is not running; starting it", m.name)

@@ -1,10 +1,11 @@
 """Applying cross-cluster networks: the hub's main control flow.
 
-``apply`` runs as a long-running operation: it takes the what-if plan, checks prerequisites,
-allocates Cilium ids, deploys each newcomer's clustermesh-apiserver, gives every member the list
-of its peers (Cilium's ``cilium-clustermesh`` format) and waits until every agent reports every
-remote ready. Members that fail a prerequisite or time out end ``Failed`` with one reason while
-the others proceed. Independent members are configured in parallel.
+``apply`` runs as a long-running operation: it takes the what-if's own decision (rows,
+prerequisites, Cilium ids: ``plan/whatif.py``, so the what-if predicts every refusal), deploys
+each newcomer's clustermesh-apiserver, gives every member the list of its peers (Cilium's
+``cilium-clustermesh`` format) and waits until every agent reports every remote ready. Members
+that fail a prerequisite or time out end ``Failed`` with one reason while the others proceed.
+Independent members are configured in parallel.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from typing import Any
 from fleetnet.errors import Conflict
 from fleetnet.hub.driver import ClusterDriver, PeerInfo
 from fleetnet.hub.fleet import MEMBER, PROFILE, Fleet
-from fleetnet.model.member import Member, MeshProperties
+from fleetnet.model.member import Member, MeshProperties, MeshState
 from fleetnet.model.profile import ClusterMeshProfile
 from fleetnet.pki.certs import CertKeyPair, new_ca
-from fleetnet.plan.ids import allocate_ids
-from fleetnet.plan.prereq import check_prerequisites
 from fleetnet.plan.selector import parse_selector
-from fleetnet.plan.whatif import PlanRow, plan_apply
+from fleetnet.plan.whatif import NetworkPlan, PlanRow, plan_network
+from fleetnet.store.sqlite import Tx
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,22 @@ class MeshController:
 
     # ---------------------------------------------------------------- what-if
     def what_if(self, name: str) -> list[PlanRow]:
-        p = self.fleet.get_profile(name)
-        return plan_apply(name, parse_selector(p.member_selector), self.fleet.list_members())
+        return list(self._plan(name, self.fleet.get_profile(name), self.fleet.list_members()).rows)
+
+    def _plan(self, name: str, profile: ClusterMeshProfile, members: list[Member]) -> NetworkPlan:
+        """The one decision both the what-if and the apply take, so they never disagree."""
+        return plan_network(
+            name,
+            parse_selector(profile.member_selector),
+            members,
+            self.fleet.catalog.is_known,
+            observed=self._observe(),
+        )
+
+    def _observe(self) -> dict[str, str]:
+        """What keeps a member out that only its cluster can tell (an unreachable member, say), as one
+        sentence by member name. The driver interface has no such question yet, so nothing for now."""
+        return {}
 
     # ---------------------------------------------------------------- apply
     def start_apply(self, name: str, on_done: Callable[[], None] | None = None) -> dict[str, Any]:
@@ -143,68 +157,50 @@ class MeshController:
             t.put(MEMBER, name, m.to_dict())
         return m
 
+    @staticmethod
+    def _record(
+        t: Tx, m: Member, name: str, op_id: str, now: float, state: MeshState, cilium_id: int, error: str | None
+    ) -> None:
+        """A member's mesh properties as this apply decided them (a member already in the network keeps
+        the rest of its properties)."""
+        if m.mesh is not None and m.mesh.profile == name:
+            mesh = replace(
+                m.mesh, state=state, cilium_id=cilium_id, error=error, last_updated_at=now, last_operation_id=op_id
+            )
+        else:
+            mesh = MeshProperties(
+                profile=name,
+                cilium_id=cilium_id,
+                cilium_name=m.name,
+                state=state,
+                last_updated_at=now,
+                error=error,
+                last_operation_id=op_id,
+            )
+        t.put(MEMBER, m.name, m.with_mesh(mesh).to_dict())
+
     def _apply(self, name: str, op_id: str) -> None:
         now = time.time()
-        # 1. decide, in one transaction: rows, prerequisites, ids, new states
+        # 1. decide, in one transaction, with the what-if's own decision: rows, ids, new states
         with self.store.tx() as t:
             profile = ClusterMeshProfile.from_dict(t.get(PROFILE, name))  # type: ignore[arg-type]
-            selector = parse_selector(profile.member_selector)
             members = [Member.from_dict(d) for d in t.list(MEMBER)]
-            rows = plan_apply(name, selector, members)
+            plan = self._plan(name, profile, members)
             by_name = {m.name: m for m in members}
-            staying = [by_name[r.name] for r in rows if r.action == "-"]
-            adds = [by_name[r.name] for r in rows if r.action == "Add"]
-            removes = [by_name[r.name] for r in rows if r.action == "Remove"]
-            ok_adds: list[Member] = []
-            failed: dict[str, str] = {}
-            for m in adds:
-                peers = [p for p in staying + ok_adds if p.name != m.name]
-                reason = check_prerequisites(m, peers, self.fleet.catalog.is_known)
-                if reason:
-                    failed[m.name] = reason
-                else:
-                    ok_adds.append(m)
-            kept_ids = {m.name: m.mesh.cilium_id for m in staying if m.mesh is not None}
-            new_ids = allocate_ids(kept_ids, [m.name for m in ok_adds])
-            for m in adds:
-                mesh = MeshProperties(
-                    profile=name,
-                    cilium_id=new_ids.get(m.name, 0),
-                    cilium_name=m.name,
-                    state="Failed" if m.name in failed else "Connecting",
-                    last_updated_at=now,
-                    error=failed.get(m.name),
-                    last_operation_id=op_id,
-                )
-                t.put(MEMBER, m.name, m.with_mesh(mesh).to_dict())
+            removes = [by_name[n] for n in plan.leaving]
+            for mname, cilium_id in plan.joining.items():
+                self._record(t, by_name[mname], name, op_id, now, "Connecting", cilium_id, None)
+            for mname, reason in plan.failed.items():
+                m = by_name[mname]
+                cilium_id = m.mesh.cilium_id if m.mesh is not None and m.mesh.profile == name else 0
+                self._record(t, m, name, op_id, now, "Failed", cilium_id, reason)
             for m in removes:
                 assert m.mesh is not None
                 t.put(
                     MEMBER, m.name, m.with_mesh(replace(m.mesh, state="Disconnecting", last_updated_at=now)).to_dict()
                 )
-            for m in staying:
-                # a member that failed before is tried again: re-check it like a newcomer
-                if m.mesh is not None and m.mesh.state == "Failed":
-                    peers = [p for p in staying + ok_adds if p.name != m.name]
-                    reason = check_prerequisites(m, peers, self.fleet.catalog.is_known)
-                    if reason is None:
-                        ids = allocate_ids({**kept_ids, **new_ids}, [m.name]) if m.mesh.cilium_id == 0 else {}
-                        t.put(
-                            MEMBER,
-                            m.name,
-                            m.with_mesh(
-                                replace(
-                                    m.mesh,
-                                    state="Connecting",
-                                    error=None,
-                                    cilium_id=ids.get(m.name, m.mesh.cilium_id),
-                                    last_updated_at=now,
-                                    last_operation_id=op_id,
-                                )
-                            ).to_dict(),
-                        )
             op = t.get(OPERATION, op_id) or {}
-            op["rows"] = [{"action": r.action, "name": r.name, "error": r.error} for r in rows]
+            op["rows"] = [{"action": r.action, "name": r.name, "error": r.error} for r in plan.rows]
             t.put(OPERATION, op_id, op)
         ca = self.network_ca(name)
         # 2. effects: newcomers' apiservers up, leavers' down, in parallel

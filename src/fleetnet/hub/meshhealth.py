@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from fleetnet.errors import FleetnetError
 from fleetnet.hub.driver import ClusterDriver
 from fleetnet.hub.fleet import Fleet
-from fleetnet.kube.objstore import ObjectStore
-from fleetnet.local import netlink
+from fleetnet.local import images, netlink
 from fleetnet.model.member import Member
 from fleetnet.workloads import probe
 
@@ -33,7 +33,11 @@ class _Pod:
 
 
 def mesh_problem(
-    fleet: Fleet, driver: ClusterDriver, objects: Callable[[Member], ObjectStore], networks: Sequence[str]
+    fleet: Fleet,
+    driver: ClusterDriver,
+    pods_of: Callable[[Member], list[dict[str, Any]]],
+    networks: Sequence[str],
+    prefix: str,
 ) -> tuple[str | None, int]:
     """The first thing wrong with these networks (None: healthy), and how many probes were answered."""
     everyone = fleet.list_members()
@@ -52,7 +56,7 @@ def mesh_problem(
             missing = sorted({p.name for p in members} - ready - {m.name})
             if missing:
                 return f"the agent of {m.name} does not see {', '.join(missing)} ready (network {net})", probes
-        pods = {m.name: member_pods(objects(m), m) for m in members}
+        pods = {m.name: member_pods(pods_of(m) if m.local is not None else [], m, prefix) for m in members}
         for a in members:
             for b in members:
                 src = next(iter(pods[a.name]), None)
@@ -75,19 +79,22 @@ def mesh_problem(
     return None, probes
 
 
-def member_pods(objects: ObjectStore, member: Member) -> list[_Pod]:
+def member_pods(pods: list[dict[str, Any]], member: Member, prefix: str) -> list[_Pod]:
     """The member's running pods, echo servers (which answer HTTP) first."""
+    from fleetnet.local import topology
+
     if member.local is None:
         return []
     out = []
-    for p in objects.list("Pod"):
+    for p in pods:
         st = p.get("status") or {}
-        netns = (st.get("fleetnet") or {}).get("netns")
-        if st.get("phase") != "Running" or not netns:
+        md = p.get("metadata") or {}
+        if st.get("phase") != "Running" or not st.get("podIP") or md.get("deletionTimestamp"):
             continue
+        netns = topology.pod_netns(prefix, member.name, md.get("namespace") or "default", md["name"])
         containers = p.get("spec", {}).get("containers") or [{}]
         port = None
-        if containers[0].get("image") == ECHO_IMAGE:
+        if images.repository(str(containers[0].get("image", ""))) == ECHO_IMAGE:
             tcp = [
                 int(x["containerPort"])
                 for c in containers

@@ -39,6 +39,11 @@ class FleetPaths:
         return self.home / "fleetnet.pid"
 
     @property
+    def daemon_record(self) -> Path:
+        """The running daemon's process record (pid and start time), written by the daemon itself."""
+        return self.home / "daemon.json"
+
+    @property
     def log(self) -> Path:
         return self.home / "fleetnet.log"
 
@@ -46,6 +51,11 @@ class FleetPaths:
         """Where the fleet mounts its bpffs. Not under the home: libbpf turns every '.' of a pin path
         into '_', so the path must have no dot, and a home may (mktemp -d gives /tmp/tmp.XXXX)."""
         return BPFFS_ROOT / prefix
+
+    @property
+    def kubeconfig(self) -> Path:
+        """One context per local member, named after it: what `fleetnet kubectl MEMBER` uses."""
+        return self.home / "kubeconfig"
 
     @property
     def state(self) -> Path:
@@ -66,8 +76,12 @@ class ClusterPaths:
         return self.root / "cluster.json"
 
     @property
-    def objects(self) -> Path:
-        return self.root / "kube.db"
+    def kube(self) -> Path:
+        """The cluster's Kubernetes control plane: PKI, kubeconfigs, the API server's store."""
+        return self.root / "kube"
+
+    def kubeconfig(self, component: str) -> Path:
+        return self.kube / f"{component}.kubeconfig"
 
     @property
     def clustermesh(self) -> Path:

@@ -40,7 +40,6 @@ from fleetnet.hub.catalog import HubCatalog
 from fleetnet.hub.driver import ClusterDriver
 from fleetnet.hub.fleet import MEMBER, Fleet
 from fleetnet.hub.meshhealth import mesh_problem
-from fleetnet.kube.objstore import ObjectStore
 from fleetnet.model.member import Member
 from fleetnet.model.names import check_resource_name
 from fleetnet.plan.updaterun import (
@@ -107,7 +106,10 @@ class UpdateHub(Protocol):
     @property
     def driver(self) -> ClusterDriver: ...
 
-    def objects(self, member: Member) -> ObjectStore: ...
+    def pods(self, member: Member) -> list[dict[str, Any]]: ...
+
+    @property
+    def prefix(self) -> str: ...
 
 
 class _Abandoned(Exception):
@@ -487,7 +489,7 @@ class UpdateController:
     def _check_mesh(self, run_name: str, stage: str, networks: tuple[str, ...]) -> Event:
         deadline = time.monotonic() + self.mesh_timeout
         while True:
-            problem, probes = mesh_problem(self.hub.fleet, self.hub.driver, self.hub.objects, networks)
+            problem, probes = mesh_problem(self.hub.fleet, self.hub.driver, self.hub.pods, networks, self.hub.prefix)
             if problem is None:
                 log.info("update run %s: mesh health after stage %s: ok (%d probes)", run_name, stage, probes)
                 return MeshHealthResult(

@@ -1,21 +1,14 @@
-"""Stored objects as typed values, for every reader of a cluster's object store (agent, exporter).
+"""Objects read from an API server as typed values, for every component that decides on them.
 
-The store keeps ordinary Kubernetes JSON plus what the cluster's controllers add (owner references,
-the kubelet's ``status.fleetnet`` bookkeeping); the strict manifest parser knows neither, so they are
-removed before parsing.
+A thin alias of ``model.kube_read.read``: kept so that readers (agent, exporter) name one entry point.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fleetnet.model.kube import object_from_dict
+from fleetnet.model.kube_read import read
 
 
 def stored(obj: dict[str, Any]) -> Any:
-    meta = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
-    out = dict(obj)
-    out["metadata"] = meta
-    if obj.get("kind") == "Pod" and isinstance(obj.get("status"), dict):
-        out["status"] = {k: v for k, v in obj["status"].items() if k != "fleetnet"}
-    return object_from_dict(out)
+    return read(obj)

@@ -26,6 +26,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # (no zombies pile up in a long-running daemon) and Popen does not warn about it being dropped.
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
+# Exit codes of reaped children, by pid and start time, so a supervisor (the kubelet) can say how a
+# container ended. Bounded: only the most recent are kept.
+_exit_codes: dict[tuple[int, int], int] = {}
+_start_times: dict[int, int] = {}
 
 
 class ProcessFailure(SystemFailure):
@@ -149,17 +154,34 @@ def _matches(rec: ProcRecord) -> bool:
     return st is not None and st[1] == rec.start_time and st[0] not in ("Z", "X")
 
 
+def _record_exit(pid: int, code: int) -> None:
+    start = _start_times.pop(pid, None)
+    if start is not None:
+        _exit_codes[(pid, start)] = code
+        while len(_exit_codes) > 4096:
+            _exit_codes.pop(next(iter(_exit_codes)))
+
+
 def _reap(pid: int) -> None:
     with _children_lock:
         child = _children.get(pid)
         if child is not None and child.poll() is not None:
             del _children[pid]
+            _record_exit(pid, child.returncode)
 
 
 def _reap_finished() -> None:
     with _children_lock:
         for pid in [pid for pid, child in _children.items() if child.poll() is not None]:
-            del _children[pid]
+            _record_exit(pid, _children.pop(pid).returncode)
+
+
+def exit_code(rec: ProcRecord) -> int | None:
+    """How a process this one started ended (negative: killed by that signal); None while it runs,
+    or when it was not started by this process (an adopted container after a restart)."""
+    _reap(rec.pid)
+    with _children_lock:
+        return _exit_codes.get((rec.pid, rec.start_time))
 
 
 # --- namespaces ------------------------------------------------------------------------------------
@@ -255,9 +277,11 @@ def spawn(
         raise ProcessFailure(f"Could not start {argv[0]}{where}: {e.strerror}.") from e
     finally:
         log.close()
+    st = _stat(child.pid)
     with _children_lock:
         _children[child.pid] = child
-    st = _stat(child.pid)
+        if st is not None:
+            _start_times[child.pid] = st[1]
     if st is None:  # cannot happen while unreaped; kept as a clear error over a KeyError
         raise ProcessFailure(f"{argv[0]}{where} vanished right after it started; see {log_path}.")
     rec = ProcRecord(pid=child.pid, start_time=st[1], argv=tuple(argv), boot_id=_BOOT_ID)
@@ -267,6 +291,13 @@ def spawn(
         terminate(rec, timeout=1.0)
         raise ProcessFailure(f"Could not write pid file {pid_path} for {argv[0]}: {e.strerror}.") from e
     return rec
+
+
+def own_record() -> ProcRecord:
+    """This process's record, so that a process started any way (not by ``spawn``) can be ended later."""
+    st = _stat(os.getpid())
+    assert st is not None  # /proc/self always exists
+    return ProcRecord(pid=os.getpid(), start_time=st[1], argv=tuple(sys.argv), boot_id=_BOOT_ID)
 
 
 def is_alive(rec: ProcRecord) -> bool:

@@ -45,6 +45,11 @@ class ClusterConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def mesh_enabled(self) -> bool:
+        # Cilium creates the ClusterMesh subsystem only with a cluster id and a config directory
+        return self.cluster_id != 0 and self.mesh is not None
+
+    @property
     def control_node(self) -> NodeConfig:
         """The node whose namespace hosts the agent and the clustermesh-apiserver (host network)."""
         return self.nodes[0]

@@ -61,10 +61,12 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _name(common_name: str) -> x509.Name:
+def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
     if not common_name:
         raise InvalidInput("a certificate needs a non-empty common name.")
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    # Kubernetes reads a client certificate's O fields as the user's groups (system:masters, ...)
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
 def _validity(days: int) -> tuple[dt.datetime, dt.datetime]:
@@ -138,6 +140,7 @@ def issue(
     server: bool = False,
     client: bool = True,
     days: int = 1095,
+    organizations: Sequence[str] = (),
 ) -> CertKeyPair:
     """A leaf certificate signed by ``ca``.
 
@@ -155,7 +158,7 @@ def issue(
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
+        .subject_name(_name(common_name, organizations))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -23,12 +23,15 @@ def remote_user(cluster: str) -> str:
     return f"remote-{cluster}"
 
 
-def server_cert(ca: CertKeyPair, node_ips: Sequence[str], *, days: int = 1095) -> CertKeyPair:
-    """The etcd server certificate of a member's clustermesh-apiserver (``*-server-cert``)."""
+def server_cert(
+    ca: CertKeyPair, node_ips: Sequence[str], *, namespace: str = "kube-system", days: int = 1095
+) -> CertKeyPair:
+    """The etcd server certificate of a member's clustermesh-apiserver (``*-server-cert``): the chart's
+    names (with the Service's, which agents dial with KVStoreMesh) and the addresses peers dial."""
     return issue(
         ca,
         SERVER_NAME,
-        dns=(SERVER_NAME, f"*.{MESH_DOMAIN}"),
+        dns=(SERVER_NAME, f"*.{MESH_DOMAIN}", f"clustermesh-apiserver.{namespace}.svc"),
         ips=("127.0.0.1", "::1", *node_ips),
         server=True,
         days=days,
@@ -43,6 +46,11 @@ def admin_cert(ca: CertKeyPair, cluster: str, *, days: int = 1095) -> CertKeyPai
 def remote_cert(ca: CertKeyPair, cluster: str, *, days: int = 1095) -> CertKeyPair:
     """What ``cluster`` uses to read the other members' etcds (authMode ``cluster``: named after itself)."""
     return issue(ca, remote_user(cluster), days=days)
+
+
+def local_cert(ca: CertKeyPair, cluster: str, *, days: int = 1095) -> CertKeyPair:
+    """What the member's own agents use against its own clustermesh-apiserver with KVStoreMesh."""
+    return issue(ca, f"local-{cluster}", days=days)
 
 
 def root_cert(ca: CertKeyPair, *, days: int = 1095) -> CertKeyPair:

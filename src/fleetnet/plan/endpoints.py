@@ -1,10 +1,11 @@
-"""What the Deployment and EndpointSlice controllers of a local cluster decide, as pure functions.
+"""EndpointSlices and the pod-template-hash over fleetnet's typed values (``model/kube``).
 
-A local cluster has no kube-controller-manager; its agent runs these decisions instead and writes
-the results into the object store. They follow Kubernetes where users can see the difference:
-pod names ``<deployment>-<template hash>-<5 chars>``, the ``pod-template-hash`` label, EndpointSlice
-names ``<service>-<5 chars>`` with the ``kubernetes.io/service-name`` label, target ports resolved
-by number or container port name, and pods spread evenly over nodes.
+The controllers of a local cluster (``fleetnet.local.controllers``) decide over the API's objects
+in ``fleetnet.plan.controllers``: ``endpointslices.desired_slices`` is the EndpointSlice
+controller (ready, serving and terminating endpoints), ``deployment`` and ``replicaset`` the
+workload controllers. What stays here is the typed form used where only ready endpoints matter:
+EndpointSlice names ``<service>-<5 chars>`` with the ``kubernetes.io/service-name`` label, target
+ports resolved by number or container port name, and the ``pod-template-hash`` of a template.
 """
 
 from __future__ import annotations
@@ -12,18 +13,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import random
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 
 from fleetnet.model.kube import (
     ENDPOINTSLICE_CONTROLLER,
     LABEL_HEADLESS,
     LABEL_MANAGED_BY,
-    LABEL_POD_TEMPLATE_HASH,
     LABEL_SERVICE_NAME,
-    Deployment,
     Endpoint,
     EndpointPort,
     EndpointSlice,
@@ -128,76 +124,3 @@ def endpoint_slices(svc: Service, pods: Sequence[Pod]) -> list[EndpointSlice]:
             meta = ObjectMeta(name=_generated_name(f"{svc.meta.name}-", suffix), namespace=namespace, labels=labels)
             out.append(EndpointSlice(meta=meta, endpoints=tuple(chunk), ports=ports_key))
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Deployments
-
-
-def _owned(deploy: Deployment, pod: Pod) -> bool:
-    h = pod.meta.labels.get(LABEL_POD_TEMPLATE_HASH)
-    return (
-        h is not None
-        and (pod.meta.namespace or "default") == (deploy.meta.namespace or "default")
-        and matches(deploy.selector, pod.meta.labels)
-        and pod.meta.name.startswith(f"{deploy.meta.name}-{h}-"[:_MAX_GENERATED_BASE])
-    )
-
-
-def deployment_pods(
-    deploy: Deployment,
-    nodes: Sequence[str],
-    existing: Sequence[Pod],
-    rng: random.Random | None = None,
-) -> tuple[list[Pod], list[Pod]]:
-    """(pods to create, pods to delete) to bring ``deploy`` to its desired state.
-
-    ``existing`` are the cluster's pods in creation order (oldest first); only those this
-    Deployment made are considered (same namespace, selector, and a name made from the Deployment
-    name and their ``pod-template-hash``). Pods of an older template, or on a node not in
-    ``nodes``, are replaced. Scaling up places each new pod on the least-loaded node (ties in
-    ``nodes`` order); scaling down removes from the most-loaded node, newest first, so the pod
-    counts of any two nodes never differ by more than one. ``rng`` makes pod names reproducible.
-    """
-    rng = rng or random.Random()
-    template_hash = pod_template_hash(deploy.template)
-    node_set = set(nodes)
-    owned = [p for p in existing if _owned(deploy, p)]
-    keep: list[Pod] = []
-    delete: list[Pod] = []
-    for pod in owned:
-        current = pod.meta.labels.get(LABEL_POD_TEMPLATE_HASH) == template_hash
-        if current and pod.spec.node_name in node_set:
-            keep.append(pod)
-        else:
-            delete.append(pod)
-    load = Counter({n: 0 for n in nodes})
-    load.update(p.spec.node_name for p in keep if p.spec.node_name is not None)
-    order = {n: i for i, n in enumerate(nodes)}
-    while len(keep) > deploy.replicas:
-        busiest = max(load[n] for n in nodes)
-        victim = next(p for p in reversed(keep) if p.spec.node_name is not None and load[p.spec.node_name] == busiest)
-        keep.remove(victim)
-        delete.append(victim)
-        load[victim.spec.node_name or ""] -= 1
-    create: list[Pod] = []
-    taken = {p.meta.name for p in existing}
-    base = f"{deploy.meta.name}-{template_hash}-"
-    labels = {**deploy.template.labels, LABEL_POD_TEMPLATE_HASH: template_hash}
-    for _ in range(deploy.replicas - len(keep)):
-        node: str | None = None
-        if nodes:
-            node = min(nodes, key=lambda n: (load[n], order[n]))
-            load[node] += 1
-        name = _generated_name(base, "".join(rng.choice(SAFE_ALPHABET) for _ in range(5)))
-        while name in taken:
-            name = _generated_name(base, "".join(rng.choice(SAFE_ALPHABET) for _ in range(5)))
-        taken.add(name)
-        meta = ObjectMeta(
-            name=name,
-            namespace=deploy.meta.namespace or "default",
-            labels=labels,
-            annotations=deploy.template.annotations,
-        )
-        create.append(Pod(meta=meta, spec=replace(deploy.template.spec, node_name=node)))
-    return create, delete

@@ -2,7 +2,9 @@
 
 Pure: each check looks at the member and the other members of the network and returns the one
 sentence that explains a failure (reference azure-fleet.md §2.2 and cilium-clustermesh.md §2.4).
-A failing member ends ``Failed`` with that reason while the rest of the apply proceeds.
+``plan/whatif.py`` runs these checks for both the what-if and the apply, so the what-if shows a
+failing member as an ``Error`` row with the very sentence the apply records when the member ends
+``Failed`` (the rest of the apply proceeds).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from collections.abc import Callable, Sequence
 
 from fleetnet.model.member import Member
 from fleetnet.plan.cidr import overlaps
+from fleetnet.plan.versions import MESH_MINIMUM_KUBERNETES
 
-MIN_KUBERNETES = (1, 32)
+MIN_KUBERNETES = tuple(int(x) for x in MESH_MINIMUM_KUBERNETES.split("."))
 
 
 def _minor(version: str) -> tuple[int, int] | None:
@@ -24,7 +27,11 @@ def _minor(version: str) -> tuple[int, int] | None:
 
 
 def check_prerequisites(member: Member, peers: Sequence[Member], known_version: Callable[[str], bool]) -> str | None:
-    """The first unmet prerequisite of ``member`` joining a network with ``peers``, or None."""
+    """The first unmet prerequisite of ``member`` joining a network with ``peers``, or None.
+
+    ``peers`` are the members it would be connected to: the network's members that stay, and the
+    newcomers accepted before it.
+    """
     loc = member.local
     if loc is not None:
         if loc.network_dataplane != "cilium":

@@ -2,13 +2,19 @@
 
 Usable inside pods (``fleetnet kubectl c1 exec client -- fleetnet probe http://...``). Each request
 opens a new connection (so a load-balanced service spreads them), and a summary counts the answers
-per cluster. Exit status: 0 when at least one request was answered, 1 when none was.
+per cluster.
+
+Exit status, so that scripts can check reachability and isolation with it: 0 only when every
+request was answered, 1 when any was not (stderr says which and why). With ``expect_fail`` (a deny
+or isolation check) it is the other way round: 0 only when every request failed, 1 when any was
+answered (stderr says which and by whom).
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -58,10 +64,41 @@ def request(url: str, timeout: float = 2.0) -> Answer:
         return Answer(False, {}, f"{type(e).__name__}: {e}", time.monotonic() - start)
 
 
-def run(url: str, count: int, timeout: float, as_json: bool, quiet: bool) -> int:
+def verdict(url: str, answers: list[Answer], expect_fail: bool = False) -> str | None:
+    """None when the answers are what was expected, else the one sentence that says what was not."""
+    count = len(answers)
+    if expect_fail:
+        got = [(i, a) for i, a in enumerate(answers, 1) if a.ok]
+        if not got:
+            return None
+        which = "; ".join(f"#{i} by {_who(a)}" for i, a in got)
+        return (
+            f"{len(got)} of {_requests(count)} to {url} {'was' if len(got) == 1 else 'were'} answered ({which}), "
+            "but every one was expected to fail."
+        )
+    lost = [(i, a) for i, a in enumerate(answers, 1) if not a.ok]
+    if not lost:
+        return None
+    which = "; ".join(f"#{i}: {a.error}" for i, a in lost)
+    return f"{len(lost)} of {_requests(count)} to {url} got no answer ({which})."
+
+
+def _requests(n: int) -> str:
+    return f"{n} request" if n == 1 else f"{n} requests"
+
+
+def _who(a: Answer) -> str:
+    if "pod" in a.who:
+        return f"{a.who.get('cluster')}/{a.who.get('namespace')}/{a.who.get('pod')}"
+    return "a server that does not say who it is"
+
+
+def run(url: str, count: int, timeout: float, as_json: bool, quiet: bool, expect_fail: bool = False) -> int:
+    """Send ``count`` requests, print them, and return the exit status (see the module docstring)."""
     answers = [request(url, timeout) for _ in range(count)]
     by_cluster = Counter(a.who.get("cluster", "?") for a in answers if a.ok)
     failed = sum(1 for a in answers if not a.ok)
+    problem = verdict(url, answers, expect_fail)
     if as_json:
         print(
             json.dumps(
@@ -70,6 +107,8 @@ def run(url: str, count: int, timeout: float, as_json: bool, quiet: bool) -> int
                     "count": count,
                     "answered": count - failed,
                     "failed": failed,
+                    "expectFail": expect_fail,
+                    "ok": problem is None,
                     "byCluster": dict(by_cluster),
                     "byPod": dict(Counter(f"{a.who.get('cluster')}/{a.who.get('pod')}" for a in answers if a.ok)),
                     "answers": [
@@ -91,4 +130,7 @@ def run(url: str, count: int, timeout: float, as_json: bool, quiet: bool) -> int
         if count > 1 or quiet:
             summary = ", ".join(f"{c}: {n}" for c, n in sorted(by_cluster.items())) or "none"
             print(f"{count - failed}/{count} answered ({summary}); {failed} failed")
-    return 0 if failed < count else 1
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return 0
