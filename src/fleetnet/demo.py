@@ -285,7 +285,9 @@ class Demo:
         self.sh("down")
 
     def backend_clusters(self, member: str) -> set[str]:
-        return {b["cluster"] for s in self.js("cilium", member, "service", "list") for b in s["backends"]}
+        """The clusters behind the demo's global service (port 80; not the cluster's `kubernetes`)."""
+        services = self.js("cilium", member, "service", "list")
+        return {b["cluster"] for s in services if s["frontend"].endswith(":80/TCP") for b in s["backends"]}
 
     def upgrade_target(self) -> str:
         """The newest patch of the next Kubernetes minor after the members' version."""

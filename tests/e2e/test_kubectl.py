@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -71,7 +72,9 @@ def kubectl(fleet: TestFleet) -> Kubectl:
 
 @pytest.fixture
 def ns(kubectl: Kubectl) -> Iterator[str]:
-    name = unique("ns")
+    # unique() keeps names short for links; a namespace may be longer, and earlier ones may still be
+    # Terminating, so this one takes more random bits
+    name = unique("ns") + secrets.token_hex(3)
     kubectl.run("create", "namespace", name)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)

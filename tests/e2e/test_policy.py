@@ -247,7 +247,7 @@ def test_bad_policy_refused(mesh: TestFleet) -> None:
     )
     p = mesh.run("kubectl", "c1", "apply", "-f", "-", input=bad, check=False)
     assert p.returncode != 0 and "operator" in p.stderr and len(p.stderr.strip().splitlines()) == 1
-    assert mesh.json("kubectl", "c1", "get", "cnp", "-n", "demo") == []
+    assert mesh.json("kubectl", "c1", "get", "cnp", "-n", "demo")["items"] == []
 
 
 def test_default_local_cluster_is_switchable_per_network(mesh: TestFleet) -> None:

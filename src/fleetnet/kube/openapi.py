@@ -176,6 +176,24 @@ def openapi_v2_bytes() -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
+def _pb(num: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field (numbers and lengths here are all below 128)."""
+    return bytes([num << 3 | 2, len(value)]) + value
+
+
+def openapi_v2_protobuf() -> bytes:
+    """The v2 document as kubectl asks for it (gnostic's ``openapi.v2.Document``, in protobuf).
+
+    kubectl reads v2 only when the v3 documents lack a kind (a kind this server does not have, such
+    as a CRD's that is not installed). It is sent without paths or definitions: kubectl then has no
+    client-side schema for that kind and lets the request go on to the REST mapping, which says
+    ``no matches for kind``, as a real cluster without the CRD does. Everything kubectl validates
+    against comes from v3.
+    """
+    info = _pb(1, b"Kubernetes") + _pb(2, b"unversioned")  # Info: 1 title, 2 version
+    return _pb(1, b"2.0") + _pb(2, info)  # Document: 1 swagger, 2 info
+
+
 def _gv_key(r: Resource) -> str:
     return f"apis/{r.group}/{r.version}" if r.group else "api/v1"
 

@@ -19,6 +19,8 @@ NONE = "<none>"
 def human_duration(seconds: float) -> str:
     """kube's duration.HumanDuration: coarser as the age grows."""
     s = int(seconds)
+    if s < -1:
+        return "<invalid>"  # a creation time ahead of ours by more than clock jitter
     if s < 0:
         return "0s"
     if s < 120:
@@ -90,7 +92,8 @@ def _pod(o: Obj, now: float) -> list[Cell]:
     ready = sum(1 for c in css if c.get("ready"))
     total = len(_spec(o).get("containers") or [])
     restarts = sum(int(c.get("restartCount") or 0) for c in css)
-    gates = _spec(o).get("readinessGates") or []
+    gates = {g.get("conditionType") for g in _spec(o).get("readinessGates") or []}
+    gates_true = sum(1 for c in st.get("conditions") or [] if c.get("type") in gates and c.get("status") == "True")
     return [
         _md(o).get("name", ""),
         f"{ready}/{total}",
@@ -100,7 +103,7 @@ def _pod(o: Obj, now: float) -> list[Cell]:
         st.get("podIP") or NONE,
         _spec(o).get("nodeName") or NONE,
         st.get("nominatedNodeName") or NONE,
-        NONE if not gates else f"0/{len(gates)}",
+        NONE if not gates else f"{gates_true}/{len(gates)}",
     ]
 
 
@@ -110,13 +113,15 @@ def _node(o: Obj, now: float) -> list[Cell]:
     status = "Ready" if ready and ready.get("status") == "True" else ("NotReady" if ready else "Unknown")
     if _spec(o).get("unschedulable"):
         status += ",SchedulingDisabled"
-    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    roles = {k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/")}
+    roles |= {v for k, v in labels.items() if k == "kubernetes.io/role" and v}  # the older label kube still reads
+    roles.discard("")
     addrs = {a.get("type"): a.get("address") for a in st.get("addresses") or []}
     info = st.get("nodeInfo") or {}
     return [
         _md(o).get("name", ""),
         status,
-        ",".join(roles) or NONE,
+        ",".join(sorted(roles)) or NONE,
         age(o, now),
         info.get("kubeletVersion", ""),
         addrs.get("InternalIP") or NONE,

@@ -275,10 +275,13 @@ class ApiServer:
         from fleetnet.kube import openapi
 
         if parts == ["openapi", "v2"]:
-            if "protobuf" in (request.headers.get("Accept") or "") and "json" not in (
-                request.headers.get("Accept") or ""
-            ):
-                raise st.not_acceptable(["application/json"])
+            accept = request.headers.get("Accept") or ""
+            if "protobuf" in accept and "json" not in accept:
+                resp = web.Response(body=openapi.openapi_v2_protobuf())
+                # kube-openapi names the body octet-stream: Go's mime parser refuses the "@" of the
+                # media type the client asks for
+                resp.headers["Content-Type"] = "application/octet-stream"
+                return resp
             return web.Response(body=openapi.openapi_v2_bytes(), content_type="application/json")
         if parts == ["openapi", "v3"]:
             return web.Response(body=openapi.openapi_v3_index_bytes(), content_type="application/json")

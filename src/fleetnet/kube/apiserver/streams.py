@@ -53,6 +53,20 @@ def failure_status(message: str) -> dict[str, Any]:
     return {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500}
 
 
+def not_running_error(phase: str | None, container: str) -> st.ApiError | None:
+    """What kube answers an exec into a pod that runs nothing: the API server refuses finished pods
+    itself; any other phase reaches a kubelet that has no such container yet."""
+    if phase == "Running":
+        return None
+    if phase in ("Succeeded", "Failed"):
+        return st.bad_request(f"cannot exec into a container in a completed pod; current phase is {phase}")
+    return st.bad_request(f'unable to upgrade connection: container not found ("{container}")')
+
+
+def not_found_status(command: str) -> dict[str, Any]:
+    return failure_status(f'failed to exec in container: exec: "{command}": executable file not found in $PATH')
+
+
 def _go_list(items: list[str]) -> str:
     return "[" + " ".join(items) + "]"
 
@@ -166,22 +180,26 @@ def _environment() -> dict[str, str]:
 
 
 async def exec_(server: ApiServer, request: web.Request, call: Call) -> web.StreamResponse:
-    from fleetnet.local import topology
+    from fleetnet.local import procs, topology
 
     pod = _pod(server, call)
-    _container(pod, call.query.get("container"))
+    container = _container(pod, call.query.get("container"))
     command = list(request.query.getall("command", []))
     if not command:
         raise st.bad_request("you must specify at least 1 command")
-    if (pod.get("status") or {}).get("phase") != "Running":
-        phase = (pod.get("status") or {}).get("phase", "Pending")
-        raise st.bad_request(f"unable to upgrade connection: pod does not exist or is not running (phase {phase})")
+    not_running = not_running_error((pod.get("status") or {}).get("phase"), container)
+    if not_running is not None:
+        raise not_running
     ns, name = pod["metadata"].get("namespace", "default"), pod["metadata"]["name"]
     netns = topology.pod_netns(server.cfg.fleet_prefix, server.cfg.cluster, ns, name)
     ws = web.WebSocketResponse(protocols=PROTOCOLS, max_msg_size=0)
     if not ws.can_prepare(request).ok:
         raise st.bad_request("Upgrade request required: exec needs a WebSocket (v5.channel.k8s.io)")
     await ws.prepare(request)
+    if not os.path.exists(os.path.join(procs.NETNS_DIR, netns)):
+        # ip netns exec would exit 1 here, which kubectl would print as the command's own exit code
+        await _finish(ws, failure_status(f"failed to exec in container: network namespace {netns} does not exist"))
+        return ws
     want_stdin = call.query.get("stdin") in ("true", "1")
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -210,20 +228,21 @@ async def exec_(server: ApiServer, request: web.Request, call: Call) -> web.Stre
         await reader
     if code == 0:
         status = success_status()
-    elif code in (126, 127) and not await _exists_in_path(command[0]):
-        status = failure_status(
-            f'failed to exec in container: exec: "{command[0]}": executable file not found in $PATH'
-        )
+    elif not _exists_in_path(command[0]):
+        # ip netns exec exits 1 or 255 when execvp fails, so the exit code cannot tell this apart
+        status = not_found_status(command[0])
     else:
         status = exit_status(command, code)
     await _finish(ws, status)
     return ws
 
 
-async def _exists_in_path(cmd: str) -> bool:
+def _exists_in_path(cmd: str) -> bool:
     import shutil
 
-    return "/" in cmd or shutil.which(cmd, path=_environment()["PATH"]) is not None
+    if "/" in cmd:
+        return os.access(cmd, os.X_OK)
+    return shutil.which(cmd, path=_environment()["PATH"]) is not None
 
 
 async def _finish(ws: web.WebSocketResponse, status: dict[str, Any]) -> None:

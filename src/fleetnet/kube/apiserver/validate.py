@@ -379,6 +379,25 @@ def validate(kind: str, obj: Mapping[str, Any]) -> list[Cause]:
         return service(obj)
     if kind == "Namespace":
         return namespace(obj)
+    if kind in ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"):
+        return generic(obj) or policy(obj)
     if kind in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
         return generic(obj, "subdomain") if ":" not in str((obj.get("metadata") or {}).get("name", "")) else []
     return generic(obj)
+
+
+def policy(obj: Mapping[str, Any]) -> list[Cause]:
+    """A Cilium policy outside the subset fleetnet enforces is refused when it is written (as Cilium's
+    CRD schema refuses a malformed one), so nothing half understood is ever enforced."""
+    from fleetnet.errors import InvalidInput
+    from fleetnet.plan.policy.parse import parse_policy
+
+    md = obj.get("metadata") or {}
+    # what the server keeps in metadata (uid, managedFields, ...) is not the policy's to explain
+    doc = {**obj, "metadata": {k: md[k] for k in ("name", "namespace", "labels", "annotations") if k in md}}
+    doc.pop("status", None)
+    try:
+        parse_policy(doc)
+    except InvalidInput as e:
+        return [Cause("FieldValueInvalid", "", str(e))]
+    return []
