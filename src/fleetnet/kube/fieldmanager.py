@@ -44,7 +44,16 @@ def default_manager(user_agent: str) -> str:
 class Conflict:
     manager: str
     field: str
+    # empty for an Apply manager: kube names the version only of Update managers
     api_version: str
+    subresource: str | None = None
+
+    def who(self) -> str:
+        """kube's printManager: ``"m"``, ``"m" with subresource "status"``, `` using apps/v1``."""
+        out = json.dumps(self.manager)
+        if self.subresource:
+            out += f" with subresource {json.dumps(self.subresource)}"
+        return out + (f" using {self.api_version}" if self.api_version else "")
 
 
 class ConflictError(Exception):
@@ -54,19 +63,18 @@ class ConflictError(Exception):
 
 
 def conflict_message(conflicts: list[Conflict]) -> str:
-    n = len(conflicts)
-    head = f"Apply failed with {n} conflict{'s' if n != 1 else ''}: "
-    by: dict[tuple[str, str], list[str]] = {}
-    for c in conflicts:
-        by.setdefault((c.manager, c.api_version), []).append(c.field)
-    parts = []
-    for (m, av), fields in by.items():
-        using = f" using {av}" if av else ""
-        if len(fields) == 1:
-            parts.append(f'conflict with "{m}"{using}: {fields[0]}')
-        else:
-            parts.append(f'conflicts with "{m}"{using}:\n' + "\n".join(f"- {f}" for f in fields))
-    return head + "\n".join(parts)
+    """The text of kube's getConflictMessage (managedfields/internal/conflict.go)."""
+    if len(conflicts) == 1:
+        c = conflicts[0]
+        return f"Apply failed with 1 conflict: conflict with {c.who()}: {c.field}"
+    by: dict[str, list[str]] = {}
+    for c in sorted(conflicts, key=lambda c: (c.manager, c.who())):
+        by.setdefault(c.who(), []).append(c.field)
+    lines = []
+    for who, fields in by.items():
+        lines.append(f"conflicts with {who}:")
+        lines += [f"- {f}" for f in fields]
+    return f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
 
 
 # ------------------------------------------------------------------ paths of an object
@@ -80,37 +88,48 @@ def _value(v: Any) -> str:
     return "v:" + json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
-def fields_of(obj: dict[str, Any], schema: Node | None) -> FieldSet:
-    """Every path the object sets (the field set an applier of it would own)."""
+def fields_of(obj: dict[str, Any], schema: Node | None, own_maps: bool = False) -> FieldSet:
+    """Every path the object sets (the field set an applier of it would own).
+
+    ``own_maps`` also counts each granular map itself, as an update that creates one owns it
+    (``f:labels: {".": {}, ...}``); an applier owns only the map's entries, as in structured-merge-diff.
+    """
     out: FieldSet = set()
-    _walk_struct(obj, schema, (), out)
+    _walk_struct(obj, schema, (), out, own_maps)
     meta = ("f:metadata",)
     out = {p for p in out if not (p[:1] == meta and len(p) > 1 and p[1][2:] in _SERVER_META)}
     return {p for p in out if p not in _IDENTITY and p != meta}
 
 
-def _walk_struct(obj: dict[str, Any], node: Node | None, prefix: Path, out: FieldSet) -> None:
+def _walk_struct(obj: dict[str, Any], node: Node | None, prefix: Path, out: FieldSet, own_maps: bool) -> None:
     for k, v in obj.items():
         child = node.child(k) if node is not None else None
-        _walk(v, child, (*prefix, f"f:{k}"), out)
+        _walk(v, child, (*prefix, f"f:{k}"), out, own_maps)
 
 
-def _walk(v: Any, node: Node | None, p: Path, out: FieldSet) -> None:
+def _granular(node: Node | None) -> bool:
+    """Whether an object value under ``node`` is owned field by field (else as one leaf)."""
+    if node is None or node.type == "any":
+        return True  # no schema: JSON semantics, objects merge key by key
+    if node.map_type == "atomic":
+        return False
+    return node.type in ("object", "map")
+
+
+def _walk(v: Any, node: Node | None, p: Path, out: FieldSet, own_maps: bool) -> None:
     if v is None:
         out.add(p)
         return
     t = node.type if node is not None else None
-    granular = t in ("object", None) or (t == "map" and node is not None and node.map_type != "atomic")
-    if isinstance(v, dict) and granular:
-        if t == "map":
-            out.add(p)  # a granular map is owned itself as well as key by key
-        if not v:
+    if isinstance(v, dict) and _granular(node):
+        if not v or (t == "map" and own_maps):
             out.add(p)
-        elif t == "map" and node is not None:
+        if t == "map" and node is not None:
             for k, x in v.items():
-                _walk(x, node.elem, (*p, f"f:{k}"), out)
+                out.add((*p, f"f:{k}"))  # a map's entry is owned itself, whatever it holds
+                _walk(x, node.elem, (*p, f"f:{k}"), out, own_maps)
         else:
-            _walk_struct(v, node, p, out)
+            _walk_struct(v, node, p, out, own_maps)
         return
     if isinstance(v, list) and node is not None and node.type == "list" and node.list_type in ("map", "set"):
         out.add(p)
@@ -118,7 +137,7 @@ def _walk(v: Any, node: Node | None, p: Path, out: FieldSet) -> None:
             if node.list_type == "map" and isinstance(item, dict):
                 ip = (*p, _key(item, node.map_keys))
                 out.add(ip)
-                _walk_struct(item, node.elem, ip, out)
+                _walk_struct(item, node.elem, ip, out, own_maps)
             else:
                 out.add((*p, _value(item)))
         return
@@ -257,10 +276,10 @@ def _store(obj: dict[str, Any], es: list[Entry]) -> None:
 
 def _changed(old: dict[str, Any] | None, new: dict[str, Any], schema: Node | None) -> tuple[FieldSet, FieldSet]:
     """The paths an update set or changed, and the paths it removed."""
-    new_set = fields_of(new, schema)
+    new_set = fields_of(new, schema, own_maps=True)
     if old is None:
         return new_set, set()
-    old_set = fields_of(old, schema)
+    old_set = fields_of(old, schema, own_maps=True)
     parents = _children(new_set)
     changed = set()
     for p in new_set:
@@ -279,15 +298,8 @@ def update_managed_fields(
     now: str,
 ) -> None:
     """Record in ``new`` that ``manager`` owns what this write changed (kube's Update operation)."""
-    old_mf = ((old or {}).get("metadata") or {}).get("managedFields")
-    new_md = new.setdefault("metadata", {})
-    if "managedFields" in new_md and new_md["managedFields"] != old_mf:
-        if new_md["managedFields"] in ([], None):
-            new_md.pop("managedFields", None)  # an empty list resets ownership; this write is recorded next
-        else:
-            return  # the writer set ownership explicitly, as kube honours
+    es = _base_entries(old, new)
     changed, removed = _changed(old, new, schema)
-    es = entries(old) if old is not None else []
     if not changed and not removed:
         _store(new, es)
         return
@@ -301,6 +313,19 @@ def update_managed_fields(
     mine.time = now
     mine.api_version = str(new.get("apiVersion", mine.api_version))
     _store(new, es)
+
+
+def _base_entries(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Entry]:
+    """The ownership this write starts from, as kube's decodeLiveOrNew picks it: what the writer
+    sent, unless it sent none or an empty list (clients that drop the field must not wipe it);
+    ``[{}]`` resets ownership, so this write alone is recorded."""
+    given = (new.get("metadata") or {}).get("managedFields")
+    if not given:
+        return entries(old)
+    if given == [{}]:
+        return []
+    es = entries(new)
+    return es if any(e.fields for e in es) else entries(old)
 
 
 # ------------------------------------------------------------------ server-side apply
@@ -324,19 +349,19 @@ def apply(
     conflicts: list[tuple[Entry, Path]] = []
     if live is not None:
         for e in es:
-            if e.manager == manager:
-                continue
+            if e is previous:
+                continue  # as in structured-merge-diff, only this manager's Apply entry is itself
             for p in sorted(e.fields & mine):
                 if p not in parents and _at(live, p) != _at(applied, p):
                     conflicts.append((e, p))
     if conflicts and not force and not _migrating_from_client_side(live, manager, conflicts, schema):
-        raise ConflictError([Conflict(e.manager, path_string(p), e.api_version) for e, p in conflicts])
+        raise ConflictError([_conflict(e, p) for e, p in conflicts])
     out = copy.deepcopy(live) if live is not None else {}
     # what this manager applied before and no longer names goes, unless someone else owns it too
     if previous is not None:
         others: FieldSet = set().union(*(e.fields for e in es if e is not previous))
         for p in sorted(previous.fields - mine, key=len, reverse=True):
-            if p not in others and p not in _children(others):
+            if p not in others and p not in _children(others) and not _item_key(p, out):
                 _remove(out, p)
     _merge(out, applied, schema)
     for e, p in conflicts:
@@ -350,6 +375,10 @@ def apply(
     _store(out, es)
     _update_last_applied(out, applied, manager)
     return out
+
+
+def _conflict(e: Entry, p: Path) -> Conflict:
+    return Conflict(e.manager, path_string(p), "" if e.operation == "Apply" else e.api_version, e.subresource)
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -389,6 +418,14 @@ def _update_last_applied(out: dict[str, Any], applied: dict[str, Any], manager: 
     out["metadata"]["annotations"][LAST_APPLIED] = json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n"
 
 
+def _item_key(p: Path, obj: dict[str, Any]) -> bool:
+    """Whether ``p`` is a key field of a keyed-list item that stays (someone else still owns part of
+    it): removing it would leave an item without its key."""
+    if len(p) < 2 or not p[-2].startswith("k:") or not p[-1].startswith("f:"):
+        return False
+    return p[-1][2:] in json.loads(p[-2][2:]) and _at(obj, p[:-1])[0]
+
+
 def _remove(obj: Any, p: Path) -> None:
     found, parent = _at(obj, p[:-1])
     if not found:
@@ -408,11 +445,8 @@ def _merge(live: dict[str, Any], applied: dict[str, Any], node: Node | None) -> 
     for k, v in applied.items():
         child = node.child(k) if node is not None else None
         cur = live.get(k)
-        if isinstance(v, dict) and isinstance(cur, dict) and not (child is not None and child.map_type == "atomic"):
-            if child is not None and child.type not in ("object", "map"):
-                live[k] = copy.deepcopy(v)
-            else:
-                _merge(cur, v, child)
+        if isinstance(v, dict) and isinstance(cur, dict) and _granular(child):
+            _merge(cur, v, child)
         elif isinstance(v, list) and isinstance(cur, list) and child is not None and child.type == "list":
             live[k] = _merge_list(cur, v, child)
         else:

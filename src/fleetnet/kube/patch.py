@@ -106,7 +106,8 @@ def json_patch(doc: Any, ops: list[Any]) -> Any:
             doc = _remove(doc, path)
         elif kind == "replace":
             _get(doc, path)
-            doc = _add(_remove(doc, path), path, copy.deepcopy(op["value"])) if _pointer(path) else op["value"]
+            value = copy.deepcopy(op["value"])
+            doc = _add(_remove(doc, path), path, value) if _pointer(path) else value
         elif kind in ("move", "copy"):
             src = op.get("from")
             if not isinstance(src, str):
@@ -118,11 +119,22 @@ def json_patch(doc: Any, ops: list[Any]) -> Any:
                 doc = _remove(doc, src)
             doc = _add(doc, path, value)
         elif kind == "test":
-            if _get(doc, path) != op["value"]:
+            if not _json_equal(_get(doc, path), op["value"]):
                 raise PatchError(f"testing value {path} failed: test operation failed")
         else:
             raise PatchError(f"unexpected kind of operation: {kind}")
     return doc
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: unlike Python's ``==``, true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 # ------------------------------------------------------------------ RFC 7386
@@ -147,7 +159,11 @@ _DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
 
 
 def strategic_merge_patch(doc: Any, patch: Any, schema: Node | None) -> Any:
-    return _smp_map(doc if isinstance(doc, dict) else {}, patch, schema)
+    if not isinstance(patch, dict):
+        raise PatchError("a strategic merge patch must be an object")
+    out = _smp_map(doc if isinstance(doc, dict) else {}, patch, schema)
+    # kube answers "$patch: delete" at the top with an empty object, not with nothing
+    return {} if out is None else out
 
 
 def _smp_map(doc: dict[str, Any], patch: dict[str, Any], node: Node | None) -> Any:
@@ -158,8 +174,7 @@ def _smp_map(doc: dict[str, Any], patch: dict[str, Any], node: Node | None) -> A
         return {k: v for k, v in _strip(patch).items()}
     if directive is not None:
         raise PatchError(f"unknown patch type: {directive} in map: {patch}")
-    out = dict(doc)
-    retain = patch.get("$retainKeys")
+    out = _retained(dict(doc), patch.get("$retainKeys"))
     for k, v in patch.items():
         if k.startswith("$"):
             if k.startswith(_DELETE_PRIMITIVES):
@@ -171,7 +186,7 @@ def _smp_map(doc: dict[str, Any], patch: dict[str, Any], node: Node | None) -> A
         if v is None:
             out.pop(k, None)
         elif isinstance(v, dict) and (child is None or child.type in ("object", "map", "any")):
-            if child is not None and child.type == "map" and child.map_type == "atomic":
+            if child is not None and (child.map_type == "atomic" or child.patch_strategy == "replace"):
                 out[k] = _strip(v)
             else:
                 cur = out.get(k)
@@ -191,9 +206,17 @@ def _smp_map(doc: dict[str, Any], patch: dict[str, Any], node: Node | None) -> A
             child = node.child(field) if node is not None else None
             if isinstance(out.get(field), list) and child is not None:
                 out[field] = _ordered(out[field], order, child)
-    if isinstance(retain, list):
-        out = {k: v for k, v in out.items() if k in retain}
     return out
+
+
+def _retained(doc: dict[str, Any], retain: Any) -> dict[str, Any]:
+    """``$retainKeys`` drops the original's keys it does not list, before the patch merges in
+    (as apimachinery does), so a key the patch itself sets stays."""
+    if retain is None:
+        return doc
+    if not isinstance(retain, list):
+        raise PatchError(f"invalid $retainKeys directive: {retain!r}: it must be a list")
+    return {k: v for k, v in doc.items() if k in retain}
 
 
 def _strip(v: Any) -> Any:
@@ -226,11 +249,11 @@ def _smp_list(cur: Any, patch: list[Any], node: Node, order: Any) -> list[Any]:
             raise PatchError(f"the list of {key}-keyed items holds a value that is not an object: {x!r}")
         if key not in x:
             raise PatchError(f"map: {x} does not contain declared merge key: {key}")
-        at = next((i for i, y in enumerate(items) if isinstance(y, dict) and y.get(key) == x[key]), None)
         if x.get("$patch") == "delete":
-            if at is not None:
-                del items[at]
+            # every item with that key goes, as apimachinery's deleteMatchingEntries does
+            items = [y for y in items if not (isinstance(y, dict) and y.get(key) == x[key])]
             continue
+        at = next((i for i, y in enumerate(items) if isinstance(y, dict) and y.get(key) == x[key]), None)
         if at is None:
             items.append(_strip(x))
         else:
