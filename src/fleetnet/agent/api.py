@@ -7,8 +7,9 @@ cilium-dbg's: status, cluster (ClusterMesh), service, bpf lb, identity, policy.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import uvicorn
 from starlette.applications import Starlette
@@ -18,11 +19,25 @@ from starlette.routing import Route
 
 from fleetnet.errors import FleetnetError
 
-if TYPE_CHECKING:
-    from fleetnet.agent.agent import Agent
+
+class _Mesh(Protocol):
+    def status(self) -> Any: ...
 
 
-def build_app(agent: Agent) -> Starlette:
+class Served(Protocol):
+    """What the socket API reads of the agent: its status, its mesh and the features that answer
+    ``/v1/...`` (each may have ``api_get(name, query)`` and ``api_post(name, body)``)."""
+
+    @property
+    def mesh(self) -> _Mesh: ...
+
+    @property
+    def features(self) -> Sequence[object]: ...
+
+    def status(self) -> Any: ...
+
+
+def build_app(agent: Served) -> Starlette:
     async def healthz(_r: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
@@ -67,7 +82,7 @@ def build_app(agent: Agent) -> Starlette:
     )
 
 
-async def serve_api(agent: Agent, socket: Path) -> None:
+async def serve_api(agent: Served, socket: Path) -> None:
     socket.unlink(missing_ok=True)
     config = uvicorn.Config(build_app(agent), uds=str(socket), log_level="warning", lifespan="off")
     await uvicorn.Server(config).serve()
