@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from fleetnet.kube import status as st
 from fleetnet.kube.apiserver import allocator, deletion
 from fleetnet.kube.apiserver.bodies import decode_body, encode
+from fleetnet.kube.apiserver.call import Call, Reply
 from fleetnet.kube.resources import REGISTRY, Resource
 
 if TYPE_CHECKING:
-    from fleetnet.kube.apiserver.handlers import Call, Handlers, Reply
+    from fleetnet.kube.apiserver.handlers import Handlers
 
 # mints a ServiceAccount token: (namespace, name, audiences, expiry seconds) -> (token, expiry RFC 3339)
 TokenMinter = Callable[[str, str, list[str], int], tuple[str, str]]
@@ -98,7 +99,6 @@ class Admission:
 
     # ------------------------------------------------------------------ subresources
     def create_subresource(self, h: Handlers, call: Call) -> Reply:
-        from fleetnet.kube.apiserver.handlers import Reply
 
         info = call.info
         assert info.name is not None
@@ -125,7 +125,6 @@ class Admission:
         raise st.method_not_allowed()
 
     def _token(self, h: Handlers, call: Call) -> Reply:
-        from fleetnet.kube.apiserver.handlers import Reply
 
         info = call.info
         assert info.name is not None and info.namespace is not None
@@ -156,10 +155,8 @@ class Admission:
         if obj["metadata"].get("deletionTimestamp") and self.deletable_now(info.resource, obj):
             gone = h.storage.delete(old.key)
             assert gone is not None
-            from fleetnet.kube.apiserver.handlers import Reply
 
             return Reply(200, gone.raw)
         e = h.storage.put(old.key, obj)
-        from fleetnet.kube.apiserver.handlers import Reply
 
         return Reply(200, e.raw)

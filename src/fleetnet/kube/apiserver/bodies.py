@@ -16,7 +16,7 @@ from fleetnet.kube import status as st
 from fleetnet.kube.resources import Resource
 
 if TYPE_CHECKING:
-    from fleetnet.kube.apiserver.handlers import Call
+    from fleetnet.kube.apiserver.call import Call
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
 

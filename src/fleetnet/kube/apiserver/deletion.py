@@ -20,7 +20,8 @@ from fleetnet.kube.apiserver.storage import Entry
 from fleetnet.kube.resources import Resource
 
 if TYPE_CHECKING:
-    from fleetnet.kube.apiserver.handlers import Call, Handlers
+    from fleetnet.kube.apiserver.call import Call
+    from fleetnet.kube.apiserver.handlers import Handlers
 
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"

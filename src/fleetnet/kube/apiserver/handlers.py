@@ -13,48 +13,19 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from fleetnet.kube import status as st
 from fleetnet.kube.apiserver import strategy
 from fleetnet.kube.apiserver.admission import Admission
 from fleetnet.kube.apiserver.bodies import decode_body, encode
-from fleetnet.kube.apiserver.request import RequestInfo, wants
+from fleetnet.kube.apiserver.call import Call, Reply
+from fleetnet.kube.apiserver.request import wants
 from fleetnet.kube.apiserver.storage import Entry, Storage
 from fleetnet.kube.apiserver.validate import validate
 from fleetnet.kube.resources import Registry, Resource
 from fleetnet.kube.selectors import parse_field_selector, parse_label_selector
 from fleetnet.kube.status import ApiError
-
-
-@dataclass(slots=True)
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One request as the handlers see it."""
-
-    info: RequestInfo
-    query: Mapping[str, str]
-    headers: Mapping[str, str]
-    body: bytes
-    user: str
-    user_agent: str = ""
-
-    @property
-    def dry_run(self) -> bool:
-        return self.query.get("dryRun") == "All"
-
-    @property
-    def accept(self) -> str | None:
-        return self.headers.get("Accept") or self.headers.get("accept")
-
 
 Entries = list[Entry]
 Objs = list[dict[str, Any]]

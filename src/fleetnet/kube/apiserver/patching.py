@@ -18,7 +18,8 @@ from fleetnet.kube.resources import Resource
 from fleetnet.kube.schema_types import Node
 
 if TYPE_CHECKING:
-    from fleetnet.kube.apiserver.handlers import Call, Handlers
+    from fleetnet.kube.apiserver.call import Call
+    from fleetnet.kube.apiserver.handlers import Handlers
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"

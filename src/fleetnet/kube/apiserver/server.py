@@ -25,7 +25,8 @@ from fleetnet.kube import status as st
 from fleetnet.kube.apiserver import auth, discovery
 from fleetnet.kube.apiserver.admission import Admission
 from fleetnet.kube.apiserver.bodies import MAX_BODY, encode
-from fleetnet.kube.apiserver.handlers import Call, Handlers, Reply, _prefix
+from fleetnet.kube.apiserver.call import Call, Reply
+from fleetnet.kube.apiserver.handlers import Handlers, _prefix
 from fleetnet.kube.apiserver.request import PathError, accepts_json, parse_path, wants
 from fleetnet.kube.apiserver.storage import DEFAULT_WINDOW, Storage
 from fleetnet.kube.apiserver.watch import Watcher, WatchSpec, bookmark, event_line

@@ -18,15 +18,34 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import WSMsgType, web
 
 from fleetnet.kube import status as st
 
 if TYPE_CHECKING:
-    from fleetnet.kube.apiserver.handlers import Call
-    from fleetnet.kube.apiserver.server import ApiServer
+    from fleetnet.kube.apiserver.call import Call
+    from fleetnet.kube.apiserver.storage import Storage
+
+
+class _Config(Protocol):
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def logs_dir(self) -> Path: ...
+    @property
+    def fleet_prefix(self) -> str: ...
+
+
+class ApiServer(Protocol):
+    """What the streams read of the server: its store (the pod) and where its pods live."""
+
+    @property
+    def cfg(self) -> _Config: ...
+    @property
+    def storage(self) -> Storage: ...
+
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
